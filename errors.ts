@@ -1,0 +1,60 @@
+/**
+ * Errors atelier raises at its edges. Every error has a stable `code`: test the code, not the text.
+ * Messages say what failed and what to do about it.
+ *
+ * @example
+ * ```ts
+ * try { await engine.launch(spec); }
+ * catch (e) { if (isAtelierError(e, 'BUSY')) console.error(e.message); }
+ * ```
+ */
+export type AtelierErrorCode =
+  | 'INVALID_NAME' // a workshop, SDK or user name breaks the naming rules
+  | 'INVALID_SPEC' // a workshop file is missing, empty, malformed or names an unknown SDK
+  | 'INVALID_ARGUMENT' // a bad CLI argument or option
+  | 'NOT_FOUND' // the workshop (or SDK, or layer) does not exist
+  | 'ALREADY_EXISTS' // a workshop of that name exists
+  | 'BUSY' // the workshop is in the middle of another operation
+  | 'FAILED_PRECONDITION' // the workshop's state does not allow the command (e.g. unstash without a stash)
+  | 'LOCKED' // another engine holds the state directory
+  | 'JOURNAL_CORRUPT' // a bad record followed by good ones
+  | 'JOURNAL_VERSION' // a record written by a newer atelier
+  | 'UNAVAILABLE' // the backend cannot be reached
+  | 'OP_FAILED' // the operation failed and was undone
+  | 'ABORTED' // the operation was aborted through its AbortSignal and undone
+  | 'BROKEN' // the operation failed and could not be undone; reconciliation will retry
+  | 'CLOSED'; // the engine was closed
+
+export class AtelierError extends Error {
+  readonly code: AtelierErrorCode;
+  readonly details: Readonly<Record<string, unknown>>;
+  constructor(code: AtelierErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AtelierError';
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export function isAtelierError(e: unknown, code?: AtelierErrorCode): e is AtelierError {
+  return e instanceof AtelierError && (code === undefined || e.code === code);
+}
+
+/** CLI exit status for an error code (see README "Exit codes"). */
+export function exitCodeFor(code: string): number {
+  switch (code) {
+    case 'OP_FAILED':
+    case 'ABORTED':
+    case 'BROKEN':
+      return 1;
+    case 'LOCKED':
+      return 3;
+    case 'JOURNAL_CORRUPT':
+    case 'JOURNAL_VERSION':
+      return 4;
+    case 'UNAVAILABLE':
+      return 5;
+    default:
+      return 2;
+  }
+}

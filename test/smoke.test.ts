@@ -1,0 +1,9 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { AtelierError, exitCodeFor } from '../errors.ts';
+
+test('exit codes map error codes', () => {
+  assert.is(exitCodeFor('LOCKED'), 3);
+  assert.is(new AtelierError('BUSY', 'x').code, 'BUSY');
+});
+test.run();
