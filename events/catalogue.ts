@@ -64,26 +64,34 @@ export interface WorkshopShape {
 
 export interface StashShape {
   readonly layer: string;
-  /** sdk layer name → its stash-sdk copy. */
-  readonly sdkLayers: readonly { readonly layer: string; readonly copy: string }[];
+  /** The SDK layers the workshop had when stashed, each with its stash-sdk copy (null: not copied, kept as is). */
+  readonly sdkLayers: readonly (SdkLayer & { readonly copy: string | null })[];
   readonly op: string;
 }
 
-/** One step of a saga: what to do, and in which phase it runs. */
+/**
+ * One step of a saga: what to do, how to compensate for it, and whether a failure rolls forward.
+ *
+ * `undo` lists the steps that compensate for this one; every compensation is idempotent and safe
+ * whether or not this step took effect (a call can fail after acting). `retry` marks a step past
+ * the saga's pivot: its failure is retried rather than undone.
+ */
 export interface PlanStep {
   readonly effect: Effect;
   /** Short label for progress output and traces, e.g. `stash`, `setup-base ros2`. */
   readonly label: string;
+  readonly undo?: readonly PlanStep[];
+  readonly retry?: boolean;
 }
 
 /**
- * The whole saga of one op, decided when the command is accepted: the `do` steps, the `undo`
- * steps run after a failure at or before `commitAfter`, and the `cleanup` steps run after the do
- * steps (a cleanup failure never undoes the op).
+ * The whole saga of one op, decided when the command is accepted: the `do` steps, and the
+ * `cleanup` steps run after them (a cleanup failure never undoes the op). The undo phase is not
+ * stored: it is the compensations of do steps 0..k in reverse, k being the step that failed,
+ * computed by `undoSteps(plan, k)` in `machines/plan.ts`.
  */
 export interface Plan {
   readonly do: readonly PlanStep[];
-  readonly undo: readonly PlanStep[];
   readonly cleanup: readonly PlanStep[];
   /** The shape the workshop has once `do` completed (null when the op removes it). */
   readonly after: WorkshopShape | null;
@@ -119,8 +127,8 @@ export type AtelierEvent =
   | Ev<'effect.succeeded', { op: string; phase: Phase; step: number; at: string; identity?: Identity }>
   | Ev<'effect.failed', { op: string; phase: Phase; step: number; at: string; code: string; message: string }>
   | Ev<'effect.observed', { op: string; phase: Phase; step: number; at: string; observation: Observation; decision: ProbeDecision }>
-  | Ev<'op.phase', { op: string; phase: Phase; at: string; reason: string }>
-  | Ev<'op.finished', { op: string; outcome: 'done' | 'undone' | 'broken'; at: string; code?: string; message?: string }>
+  | Ev<'op.phase', { op: string; phase: Phase; at: string; reason: string; from?: number; code?: string; message?: string }>
+  | Ev<'op.finished', { op: string; outcome: 'done' | 'undone' | 'broken'; at: string; code?: string; message?: string; leftovers?: ObjectRef[] }>
   | Ev<'object.orphan-removed', { object: ObjectDescriptor; at: string }>
   | Ev<'object.missing', { object: ObjectDescriptor; at: string }>
   | Ev<'engine.reconciled', { at: string; pending: number; orphans: number; missing: number }>

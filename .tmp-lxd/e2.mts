@@ -1,0 +1,11 @@
+import { LxdClient } from '/work/main/backends/lxd/client.ts';
+const c = new LxdClient('/var/lib/lxd/unix.socket');
+const P = 'xtest.a';
+const w = await c.get<any>('/1.0/instances/w1', { project: P });
+const cfg = Object.fromEntries(Object.entries(w.config as Record<string,string>).filter(([k]) => !k.startsWith('volatile.') && k !== 'user.atelier.x'));
+cfg['user.atelier.new'] = 'z';
+const r = await c.call('PUT', '/1.0/instances/w1', { architecture: w.architecture, config: cfg, devices: w.devices, ephemeral: w.ephemeral, profiles: w.profiles, description: w.description }, { project: P });
+console.log(r);
+if (r.operation) console.log(await c.wait(r.operation));
+console.log('after PUT', (await c.get<any>('/1.0/instances/w1', { project: P })).config);
+c.close();

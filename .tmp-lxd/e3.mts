@@ -1,0 +1,27 @@
+import { createLxdBackend } from '/work/main/backends/lxd/index.ts';
+const b = createLxdBackend({ owner: 'xa', stopTimeoutS: 0 });
+const T = (m: string) => { const t = Date.now(); return () => console.log(m, Date.now() - t, 'ms'); };
+await b.ensureProjects('xa');
+for (const o of await b.list('xa')) await b.remove(o.ref);
+const ws = { space: 'workshops', name: 'w-1' } as const;
+let d = T('create'); const c = await b.create({ target: ws, source: { base: 'busybox' }, tags: { owner: 'xa', op: 'op1', kind: 'workshop', workshop: 'w' } }); d(); console.log(c);
+d = T('start'); await b.start(ws); d();
+d = T('exec'); console.log(await b.exec(ws, { script: 'echo hi > "${ATELIER_ROOTFS%/}/etc/motd"; mkdir -p /opt/a; chown -R 1000:1000 /opt/a; echo $ATELIER_ROOTFS' })); d();
+console.log(await b.readFile(ws, '/opt/a'), await b.readFile(ws, '/etc/motd'));
+const st = { space: 'layers', name: 'stash-w-1' } as const;
+d = T('copy running'); const s = await b.copy({ source: ws, target: st, tags: { owner: 'xa', op: 'op2', kind: 'stash', workshop: 'w' } }); d(); console.log(s);
+await b.exec(ws, { script: 'echo changed > /etc/motd' });
+d = T('stop'); await b.stop(ws); d();
+d = T('refresh'); const r = await b.copy({ source: st, target: ws, tags: { owner: 'xa', op: 'op3', kind: 'workshop', workshop: 'w' }, refresh: true }); d(); console.log(r);
+await b.start(ws);
+console.log((await b.exec(ws, { script: 'cat /etc/motd; ls -ln /opt' })).stdout);
+await b.stop(ws);
+d = T('rebuild'); const rb = await b.create({ target: ws, source: { base: 'busybox' }, tags: { owner: 'xa', op: 'op4', kind: 'workshop', workshop: 'w' }, refresh: true }); d(); console.log(rb);
+d = T('start after rebuild'); await b.start(ws); d();
+console.log((await b.exec(ws, { script: 'ls -ln / | head -5; ls /etc/motd || true; id' })).stdout);
+try { await b.exec(ws, { script: 'echo oops >&2; exit 4' }); } catch (e) { console.log((e as any).code, (e as any).message, (e as any).details); }
+d = T('timeout'); try { await b.exec(ws, { script: 'sleep 30', timeoutMs: 1000 }); } catch (e) { console.log((e as any).code, (e as any).message); } d();
+console.log((await b.exec(ws, { script: 'ps' })).stdout);
+console.log(await b.list('xa'));
+for (const o of await b.list('xa')) await b.remove(o.ref);
+await b.close();

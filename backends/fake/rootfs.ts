@@ -1,0 +1,144 @@
+/**
+ * The fake's model of a root filesystem: a flat map from normalised absolute path to entry. Flat
+ * (rather than nested directories) because it deep-copies with one loop, serialises as plain JSON
+ * for crash images, and "everything under /x" is a prefix scan.
+ *
+ * Symlinks are followed the way the kernel follows them when a path is resolved (intermediate
+ * components always, the last one when the operation follows links), so hooks that write through
+ * a link behave as they do on a real root filesystem.
+ *
+ * @example
+ * ```ts
+ * const tree = baseTree('busybox');
+ * tree['/etc/motd'] = newFile('hi\n');
+ * fileInfo(tree['/etc/os-release']!).content; // 'NAME="busybox"\nID=busybox\n'
+ * ```
+ */
+import type { FileInfo } from '../types.ts';
+
+/** One entry. `content` is the file's text, or the target for a symlink. */
+export interface FakeFile {
+  type: 'file' | 'dir' | 'symlink';
+  mode: number;
+  uid: number;
+  gid: number;
+  content?: string;
+}
+
+/** A root filesystem: normalised absolute path → entry. `/` is always present. */
+export type FileTree = Record<string, FakeFile>;
+
+/** A path-level failure, turned into a shell error message by the interpreter. */
+export class FsError extends Error {}
+
+/** `/a/./b//c/../d` → `/a/b/d`. Relative paths are taken from `/` (the fake's only cwd). */
+export function normalise(path: string): string {
+  const out: string[] = [];
+  for (const part of path.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') out.pop();
+    else out.push(part);
+  }
+  return '/' + out.join('/');
+}
+
+export function parentOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
+
+export function baseName(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+/**
+ * Resolve symlinks along `path`: every intermediate component, and the last one when `followLast`.
+ * Returns the normalised path of the entry the operation acts on (which may not exist).
+ */
+export function resolvePath(tree: FileTree, path: string, followLast: boolean): string {
+  let parts = normalise(path).split('/').filter(Boolean);
+  let done = '';
+  let hops = 0;
+  for (let i = 0; i < parts.length; i++) {
+    const here = `${done}/${parts[i]}`;
+    const entry = tree[here];
+    const isLast = i === parts.length - 1;
+    if (entry?.type === 'symlink' && (!isLast || followLast)) {
+      if (++hops > 40) throw new FsError(`${path}: Too many levels of symbolic links`);
+      const target = entry.content ?? '';
+      const rest = parts.slice(i + 1);
+      const joined = target.startsWith('/') ? target : `${done}/${target}`;
+      parts = [...normalise(joined).split('/').filter(Boolean), ...rest];
+      done = '';
+      i = -1;
+      continue;
+    }
+    done = here;
+  }
+  return done === '' ? '/' : done;
+}
+
+export function newDir(mode = 0o755): FakeFile {
+  return { type: 'dir', mode, uid: 0, gid: 0 };
+}
+
+export function newFile(content: string, mode = 0o644): FakeFile {
+  return { type: 'file', mode, uid: 0, gid: 0, content };
+}
+
+export function newSymlink(target: string): FakeFile {
+  return { type: 'symlink', mode: 0o777, uid: 0, gid: 0, content: target };
+}
+
+/** Every path strictly under `dir`, deepest first (the order a recursive remove needs). */
+export function descendants(tree: FileTree, dir: string): string[] {
+  const prefix = dir === '/' ? '/' : `${dir}/`;
+  return Object.keys(tree)
+    .filter((p) => p !== dir && p.startsWith(prefix))
+    .sort((a, b) => b.length - a.length || (a < b ? 1 : -1));
+}
+
+/** The `/etc/os-release` text for a base: `ubuntu@24.04` → ID=ubuntu, VERSION_ID="24.04". */
+function osRelease(base: string): string {
+  const [id, version] = base.split('@');
+  const lines = [`NAME="${base}"`, `ID=${id}`];
+  if (version) lines.push(`VERSION_ID="${version}"`);
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * The small tree every base starts with: enough for hooks to write into the usual places and for
+ * tests to tell bases apart (`/etc/os-release` names the base).
+ */
+export function baseTree(base: string): FileTree {
+  return {
+    '/': newDir(),
+    '/bin': newDir(),
+    '/bin/sh': newFile('#!fake-sh\n', 0o755),
+    '/etc': newDir(),
+    '/etc/os-release': newFile(osRelease(base)),
+    '/etc/hostname': newFile('localhost\n'),
+    '/etc/passwd': newFile('root:x:0:0:root:/root:/bin/sh\n'),
+    '/etc/group': newFile('root:x:0:\n'),
+    '/home': newDir(),
+    '/root': newDir(0o700),
+    '/tmp': newDir(0o1777),
+    '/usr': newDir(),
+    '/usr/bin': newDir(),
+    '/var': newDir(),
+    '/var/lib': newDir(),
+  };
+}
+
+/** A deep copy: copies never share entries, so changing one object's file never changes another's. */
+export function cloneTree(tree: FileTree): FileTree {
+  const out: FileTree = {};
+  for (const [path, f] of Object.entries(tree)) out[path] = { ...f };
+  return out;
+}
+
+/** What `readFile` reports for an entry. */
+export function fileInfo(f: FakeFile): FileInfo {
+  const info: FileInfo = { type: f.type, mode: f.mode, uid: f.uid, gid: f.gid };
+  return f.content === undefined || f.type === 'dir' ? info : { ...info, content: f.content };
+}

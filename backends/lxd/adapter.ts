@@ -1,0 +1,507 @@
+/**
+ * The LXD adapter: the port (`backends/types.ts`) on a real LXD daemon.
+ *
+ * One adapter instance serves one owner (`opts.owner`): operations that take only a ref (remove,
+ * start, stop, exec, inspect, readFile) look in that owner's projects. `create` and `copy` use
+ * `tags.owner`, `ensureProjects` and `list` their argument.
+ *
+ * - space `workshops` is project `workshop.<owner>`, `layers` is `workshop-layers.<owner>`; both are
+ *   created on demand with `features.images=false` and `features.profiles=false` (they use the
+ *   default project's images and profiles: a project with its own empty profiles cannot receive
+ *   copies on LXD 5.0).
+ * - copies are instance-only and always send `profiles`; refresh-copies go through the API
+ *   (`source.refresh`), then the non-volatile config is put back (LXD's refresh syncs only the root
+ *   filesystem), keeping the target's uuid and MAC.
+ * - `create({refresh, source: {base}})` rebuilds in place: a temporary instance from the image,
+ *   refresh-copied onto the target, then deleted. The temporary instance is tagged with the owner and
+ *   the op, so a crash in between leaves an owned object that garbage collection removes.
+ * - hooks run through the exec API with recorded output; `ATELIER_ROOTFS=/`.
+ */
+import { randomBytes } from 'node:crypto';
+import type {
+  Backend,
+  CopyRequest,
+  CreateRequest,
+  ExecRequest,
+  ExecResult,
+  FileInfo,
+  ObjectInfo,
+  ObjectRef,
+  Space,
+  Tags,
+} from '../types.ts';
+import { BackendError, spaceOf } from '../types.ts';
+import type { LxdClient, LxdInstance, LxdOperation } from './client.ts';
+import {
+  BASE_KEY,
+  OWNER_KEY,
+  SCRATCH_DEVICE,
+  SCRATCH_KEY,
+  SCRATCH_PATH,
+  SOURCE_KEY,
+  TEMP_KEY,
+  carriedConfig,
+  carriedDevices,
+  copyRequestConfig,
+  identityOf,
+  isLayerKind,
+  projectName,
+  refKey,
+  refreshConfig,
+  tagsOf,
+  tagsToConfig,
+} from './config.ts';
+import { runHook } from './exec.ts';
+
+export interface LxdAdapterOptions {
+  owner: string;
+  defaultBase: string;
+  stopTimeoutS: number;
+  profiles: string[];
+  /** Storage pool for new instances (a local root disk device); copies follow their source. */
+  pool?: string;
+}
+
+const OWNER_RE = /^(?:[a-zA-Z][-a-zA-Z0-9._]*|[0-9]+)$/;
+const NAME_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export class LxdAdapter implements Backend {
+  readonly kind = 'lxd';
+  readonly defaultBase: string;
+  private readonly ensured = new Set<string>();
+
+  constructor(
+    private readonly client: LxdClient,
+    private readonly opts: LxdAdapterOptions,
+  ) {
+    this.defaultBase = opts.defaultBase;
+  }
+
+  private project(space: Space, owner = this.opts.owner): string {
+    return projectName(space, owner);
+  }
+
+  // ---- projects and bases -------------------------------------------------------------------
+
+  async ensureProjects(owner: string): Promise<void> {
+    if (!OWNER_RE.test(owner)) throw new BackendError('INVALID', `owner "${owner}" is not a valid LXD project suffix (^[a-zA-Z][-a-zA-Z0-9._]*$ or a numeric uid)`);
+    if (this.ensured.has(owner)) return;
+    for (const space of ['workshops', 'layers'] as const) {
+      const name = this.project(space, owner);
+      const config = { 'features.images': 'false', 'features.profiles': 'false' };
+      try {
+        await this.client.sync('POST', '/1.0/projects', { name, description: `atelier ${space} of ${owner}`, config });
+      } catch (e) {
+        if (!(e instanceof BackendError && e.code === 'ALREADY_EXISTS')) throw e;
+        const p = await this.client.get<{ config: Record<string, string> }>(`/1.0/projects/${encodeURIComponent(name)}`);
+        if (p.config['features.images'] !== 'false' || p.config['features.profiles'] !== 'false') {
+          throw new BackendError('INVALID', `LXD project ${name} exists with its own images or profiles; atelier needs features.images=false and features.profiles=false (change them while the project is empty)`, { project: name });
+        }
+      }
+    }
+    this.ensured.add(owner);
+  }
+
+  async listBases(): Promise<string[]> {
+    const aliases = await this.client.get<Array<{ name: string }>>('/1.0/images/aliases', { recursion: 1 });
+    return aliases.map((a) => a.name).sort();
+  }
+
+  // ---- reading ------------------------------------------------------------------------------
+
+  /**
+   * Wait for LXD operations still running on this instance (other than hooks). An engine killed in
+   * the middle of a call leaves its operation running in the daemon: a copy may still be filling its
+   * target. Reading the object only after they end means "present with this op's tag" is "done".
+   */
+  private async settle(ref: ObjectRef, owner: string): Promise<void> {
+    const project = this.project(ref.space, owner);
+    const me = `/1.0/instances/${ref.name}`;
+    for (let round = 0; round < 5; round++) {
+      let ops: { running?: LxdOperation[] };
+      try {
+        ops = await this.client.get<{ running?: LxdOperation[] }>('/1.0/operations', { project, recursion: 1 });
+      } catch (e) {
+        if (e instanceof BackendError && e.code === 'UNAVAILABLE') throw e;
+        return;
+      }
+      const busy = (ops.running ?? []).filter(
+        (op) => !/^Executing command/.test(op.description ?? '') && Object.values(op.resources ?? {}).some((rs) => rs.some((r) => r.split('?')[0] === me)),
+      );
+      if (busy.length === 0) return;
+      for (const op of busy) await this.client.wait(op.id, 300).catch(() => undefined);
+    }
+  }
+
+  private async fetch(ref: ObjectRef, owner = this.opts.owner): Promise<LxdInstance | null> {
+    await this.settle(ref, owner);
+    try {
+      return await this.client.get<LxdInstance>(`/1.0/instances/${encodeURIComponent(ref.name)}`, { project: this.project(ref.space, owner) });
+    } catch (e) {
+      if (e instanceof BackendError && e.code === 'NOT_FOUND') return null;
+      throw e;
+    }
+  }
+
+  private info(ref: ObjectRef, inst: LxdInstance): ObjectInfo {
+    const base = inst.config[BASE_KEY];
+    return {
+      ref: { space: ref.space, name: inst.name },
+      tags: tagsOf(inst.config),
+      status: inst.status === 'Stopped' ? 'stopped' : 'running',
+      identity: identityOf(inst.config),
+      ...(base ? { base } : {}),
+    };
+  }
+
+  /** The object, which must exist and be owned. */
+  private async owned(ref: ObjectRef, owner = this.opts.owner): Promise<LxdInstance> {
+    const inst = await this.fetch(ref, owner);
+    if (!inst) throw new BackendError('NOT_FOUND', `${ref.space}/${ref.name} does not exist`, { ref });
+    this.checkOwned(ref, inst, owner);
+    return inst;
+  }
+
+  private checkOwned(ref: ObjectRef, inst: LxdInstance, owner: string): void {
+    if (inst.config[OWNER_KEY] !== owner) {
+      throw new BackendError('NOT_OWNED', `${ref.space}/${ref.name} is not owned by ${owner}; atelier never touches it`, { ref, owner: inst.config[OWNER_KEY] ?? null });
+    }
+  }
+
+  async inspect(ref: ObjectRef): Promise<ObjectInfo | null> {
+    const inst = await this.fetch(ref);
+    return inst ? this.info(ref, inst) : null;
+  }
+
+  async list(owner: string): Promise<ObjectInfo[]> {
+    const out: ObjectInfo[] = [];
+    for (const space of ['layers', 'workshops'] as const) {
+      const all = await this.client.get<LxdInstance[]>('/1.0/instances', {
+        project: this.project(space, owner),
+        recursion: 1,
+        filter: `config.${OWNER_KEY} eq ${owner}`,
+      });
+      for (const inst of all) if (inst.config[OWNER_KEY] === owner) out.push(this.info({ space, name: inst.name }, inst));
+    }
+    return out.sort((a, b) => (a.ref.space === b.ref.space ? cmp(a.ref.name, b.ref.name) : cmp(a.ref.space, b.ref.space)));
+  }
+
+  async readFile(ref: ObjectRef, path: string): Promise<FileInfo | null> {
+    await this.owned(ref);
+    const url = `/1.0/instances/${encodeURIComponent(ref.name)}/files?path=${encodeURIComponent(path)}&project=${encodeURIComponent(this.project(ref.space))}`;
+    const res = await this.client.raw('GET', url);
+    if (res.status === 404) return null;
+    if (res.status >= 400) {
+      let msg = `HTTP ${res.status}`;
+      try { msg = (JSON.parse(res.body.toString('utf8')) as { error?: string }).error ?? msg; } catch { /* not JSON */ }
+      throw new BackendError('INTERNAL', `LXD: reading ${path} in ${ref.name}: ${msg}`, { ref, path });
+    }
+    const h = (k: string) => String(res.headers[k] ?? '');
+    const lxdType = h('x-lxd-type');
+    const type = lxdType === 'file' ? 'file' : lxdType === 'directory' ? 'dir' : lxdType === 'symlink' ? 'symlink' : 'other';
+    return {
+      type,
+      mode: parseInt(h('x-lxd-mode') || '0', 8) & 0o7777,
+      uid: Number(h('x-lxd-uid') || 0),
+      gid: Number(h('x-lxd-gid') || 0),
+      ...(type === 'file' || type === 'symlink' ? { content: res.body.toString('utf8') } : {}),
+    };
+  }
+
+  // ---- creating -----------------------------------------------------------------------------
+
+  private checkTarget(req: { target: ObjectRef; tags: Tags }): void {
+    if (!NAME_RE.test(req.target.name)) throw new BackendError('INVALID', `"${req.target.name}" is not a valid LXD instance name`, { ref: req.target });
+    if (spaceOf(req.tags.kind) !== req.target.space) {
+      throw new BackendError('INVALID', `an object of kind ${req.tags.kind} cannot live in the ${req.target.space} space`, { ref: req.target });
+    }
+  }
+
+  async create(req: CreateRequest): Promise<ObjectInfo> {
+    this.checkTarget(req);
+    const owner = req.tags.owner;
+    await this.ensureProjects(owner);
+    const project = this.project(req.target.space, owner);
+    const existing = await this.fetch(req.target, owner);
+
+    if ('object' in req.source) {
+      if (existing) throw new BackendError('ALREADY_EXISTS', `${req.target.space}/${req.target.name} already exists`, { ref: req.target });
+      return this.createTransient(req, req.source.object, req.source.scratch);
+    }
+    const base = req.source.base;
+    if (existing) {
+      if (!req.refresh) throw new BackendError('ALREADY_EXISTS', `${req.target.space}/${req.target.name} already exists`, { ref: req.target });
+      this.checkOwned(req.target, existing, owner);
+      if (existing.status !== 'Stopped') throw new BackendError('BUSY', `${req.target.name} is running; stop it before rebuilding it`, { ref: req.target });
+      return this.rebuildFromBase(req, base, existing);
+    }
+    const config: Record<string, string> = { ...tagsToConfig(req.tags), [BASE_KEY]: base };
+    if (isLayerKind(req.tags.kind) || req.tags.kind === 'container') config['boot.autostart'] = 'false';
+    await this.client.async(
+      'POST',
+      '/1.0/instances',
+      { name: req.target.name, type: 'container', profiles: this.opts.profiles, source: { type: 'image', alias: base }, config, devices: this.rootDevice() },
+      { project },
+    ).catch((e: unknown) => {
+      if (e instanceof BackendError && e.code === 'NOT_FOUND') throw new BackendError('NOT_FOUND', `base "${base}" is not an image alias of this LXD (see \`atelier base list\`)`, { base });
+      throw e;
+    });
+    return this.info(req.target, await this.owned(req.target, owner));
+  }
+
+  /** Rebuild a stopped instance from an image in place: temp instance, refresh-copy, delete temp. */
+  private async rebuildFromBase(req: CreateRequest, base: string, target: LxdInstance): Promise<ObjectInfo> {
+    const owner = req.tags.owner;
+    const project = this.project('workshops', owner);
+    const tmp = `atelier-tmp-${randomBytes(6).toString('hex')}`;
+    const tmpRef: ObjectRef = { space: 'workshops', name: tmp };
+    const tmpTags: Tags = { owner, op: req.tags.op, kind: 'container', ...(req.tags.workshop ? { workshop: req.tags.workshop } : {}) };
+    await this.client.async(
+      'POST',
+      '/1.0/instances',
+      {
+        name: tmp,
+        type: 'container',
+        profiles: this.opts.profiles,
+        source: { type: 'image', alias: base },
+        config: { ...tagsToConfig(tmpTags), [BASE_KEY]: base, [TEMP_KEY]: 'true', 'boot.autostart': 'false' },
+        // on the target's pool, so the refresh-copy stays within one pool
+        devices: target.devices.root ? { root: target.devices.root } : this.rootDevice(),
+      },
+      { project },
+    );
+    try {
+      const src = await this.owned(tmpRef, owner);
+      return await this.refreshOnto(tmpRef, src, req.target, target, req.tags, owner);
+    } finally {
+      await this.deleteInstance(tmpRef, owner).catch(() => undefined);
+    }
+  }
+
+  private async createTransient(req: CreateRequest, source: ObjectRef, scratch: string | undefined): Promise<ObjectInfo> {
+    const owner = req.tags.owner;
+    const src = await this.owned(source, owner);
+    const carried = carriedConfig(src.config, req.tags, req.tags.kind);
+    carried[SOURCE_KEY] = refKey(source);
+    const devices: Record<string, Record<string, string>> = {};
+    if (scratch !== undefined) {
+      carried[SCRATCH_KEY] = scratch;
+      const { pool, volume } = await this.ensureScratch(owner, scratch);
+      devices[SCRATCH_DEVICE] = { type: 'disk', pool, source: volume, path: SCRATCH_PATH };
+    }
+    await this.copyInstance(source, src, req.target, owner, copyRequestConfig(src.config, carried), devices);
+    return this.info(req.target, await this.owned(req.target, owner));
+  }
+
+  async copy(req: CopyRequest): Promise<ObjectInfo> {
+    this.checkTarget(req);
+    const owner = req.tags.owner;
+    await this.ensureProjects(owner);
+    const src = await this.owned(req.source, owner);
+    const target = await this.fetch(req.target, owner);
+    if (target) {
+      if (!req.refresh) throw new BackendError('ALREADY_EXISTS', `${req.target.space}/${req.target.name} already exists`, { ref: req.target });
+      this.checkOwned(req.target, target, owner);
+      if (target.status !== 'Stopped') throw new BackendError('BUSY', `${req.target.name} is running; a refresh-copy needs it stopped`, { ref: req.target });
+      return this.refreshOnto(req.source, src, req.target, target, req.tags, owner);
+    }
+    const carried = carriedConfig(src.config, req.tags, req.tags.kind);
+    await this.copyInstance(req.source, src, req.target, owner, copyRequestConfig(src.config, carried), {});
+    return this.info(req.target, await this.owned(req.target, owner));
+  }
+
+  /**
+   * An instance-only copy. LXD 5.0 copies a running container on a `dir` or `btrfs` pool live (rsync
+   * or a subvolume snapshot), so a workshop is snapshotted without being stopped.
+   */
+  private async copyInstance(
+    source: ObjectRef,
+    src: LxdInstance,
+    target: ObjectRef,
+    owner: string,
+    config: Record<string, string>,
+    devices: Record<string, Record<string, string>>,
+  ): Promise<void> {
+    await this.client.async(
+      'POST',
+      '/1.0/instances',
+      {
+        name: target.name,
+        type: 'container',
+        profiles: src.profiles.length ? src.profiles : this.opts.profiles,
+        config,
+        devices,
+        source: { type: 'copy', source: source.name, project: this.project(source.space, owner), instance_only: true },
+      },
+      { project: this.project(target.space, owner) },
+    );
+  }
+
+  /**
+   * Refresh-copy `source` onto the existing, stopped `target`: LXD syncs the root filesystem, then the
+   * source's config (with the new tags) is put on the target, which keeps its own volatile keys. The
+   * op tag is written last, so a crash in between leaves the old op tag and the step is redone.
+   */
+  private async refreshOnto(source: ObjectRef, src: LxdInstance, target: ObjectRef, tgt: LxdInstance, tags: Tags, owner: string): Promise<ObjectInfo> {
+    const project = this.project(target.space, owner);
+    await this.client.async(
+      'POST',
+      '/1.0/instances',
+      {
+        name: target.name,
+        type: 'container',
+        profiles: src.profiles.length ? src.profiles : this.opts.profiles,
+        source: { type: 'copy', source: source.name, project: this.project(source.space, owner), instance_only: true, refresh: true },
+      },
+      { project },
+    );
+    const now = await this.owned(target, owner);
+    const carried = carriedConfig(src.config, tags, tags.kind);
+    await this.client.sync(
+      'PUT',
+      `/1.0/instances/${encodeURIComponent(target.name)}`,
+      {
+        architecture: now.architecture,
+        config: refreshConfig(src.config, now.config, carried),
+        devices: { ...carriedDevices(src.devices), ...scratchDeviceOf(tgt) },
+        ephemeral: now.ephemeral,
+        profiles: src.profiles.length ? src.profiles : this.opts.profiles,
+        description: src.description ?? '',
+      },
+      { project },
+    );
+    return this.info(target, await this.owned(target, owner));
+  }
+
+  // ---- removing -----------------------------------------------------------------------------
+
+  async remove(ref: ObjectRef): Promise<void> {
+    const inst = await this.fetch(ref);
+    if (!inst) return;
+    this.checkOwned(ref, inst, this.opts.owner);
+    const dependants = await this.client.get<LxdInstance[]>('/1.0/instances', {
+      project: this.project('workshops'),
+      recursion: 1,
+      filter: `config.${SOURCE_KEY} eq ${refKey(ref)}`,
+    });
+    const live = dependants.filter((d) => d.config[OWNER_KEY] === this.opts.owner && d.config[SOURCE_KEY] === refKey(ref) && d.name !== ref.name);
+    if (live.length) {
+      throw new BackendError('IN_USE', `${ref.space}/${ref.name} is the source of running transient container(s) ${live.map((d) => d.name).join(', ')}`, { ref, containers: live.map((d) => d.name) });
+    }
+    if (inst.status !== 'Stopped') await this.stopInstance(ref, true);
+    await this.deleteInstance(ref, this.opts.owner);
+    const scratch = inst.config[SCRATCH_KEY];
+    if (scratch !== undefined) await this.releaseScratch(this.opts.owner, scratch);
+  }
+
+  private async deleteInstance(ref: ObjectRef, owner: string): Promise<void> {
+    try {
+      await this.client.async('DELETE', `/1.0/instances/${encodeURIComponent(ref.name)}`, undefined, { project: this.project(ref.space, owner) });
+    } catch (e) {
+      if (e instanceof BackendError && e.code === 'NOT_FOUND') return;
+      throw e;
+    }
+  }
+
+  // ---- running ------------------------------------------------------------------------------
+
+  private checkRunnable(ref: ObjectRef, inst?: LxdInstance): void {
+    const kind = inst?.config[`user.atelier.kind`];
+    if (ref.space === 'layers' || isLayerKind(kind)) throw new BackendError('INVALID', `${ref.name} is a layer; layers are never started`, { ref });
+  }
+
+  async start(ref: ObjectRef): Promise<void> {
+    this.checkRunnable(ref);
+    const inst = await this.owned(ref);
+    this.checkRunnable(ref, inst);
+    if (inst.status === 'Running') return;
+    await this.client.async('PUT', `/1.0/instances/${encodeURIComponent(ref.name)}/state`, { action: 'start', timeout: 30 }, { project: this.project(ref.space) });
+  }
+
+  async stop(ref: ObjectRef): Promise<void> {
+    const inst = await this.owned(ref);
+    if (inst.status === 'Stopped') return;
+    await this.stopInstance(ref, false);
+  }
+
+  /** Stop gracefully within `stopTimeoutS`, then force; `force` (or a timeout of 0) forces at once. */
+  private async stopInstance(ref: ObjectRef, force: boolean): Promise<void> {
+    const path = `/1.0/instances/${encodeURIComponent(ref.name)}/state`;
+    const query = { project: this.project(ref.space) };
+    const t = this.opts.stopTimeoutS;
+    if (!force && t > 0) {
+      try {
+        await this.client.async('PUT', path, { action: 'stop', timeout: t, force: false }, query);
+        return;
+      } catch (e) {
+        if (!(e instanceof BackendError) || e.code === 'UNAVAILABLE' || e.code === 'NOT_FOUND') throw e;
+        // fall through: force it
+      }
+    }
+    try {
+      await this.client.async('PUT', path, { action: 'stop', timeout: -1, force: true }, query);
+    } catch (e) {
+      if (e instanceof BackendError && /already stopped|not running/i.test(e.message)) return;
+      throw e;
+    }
+  }
+
+  async exec(ref: ObjectRef, req: ExecRequest): Promise<ExecResult> {
+    const inst = await this.owned(ref);
+    if (inst.status !== 'Running') throw new BackendError('INVALID', `${ref.name} is not running; start it before running a hook in it`, { ref });
+    return runHook(this.client, ref.name, this.project(ref.space), req);
+  }
+
+  private rootDevice(): Record<string, Record<string, string>> {
+    return this.opts.pool ? { root: { type: 'disk', path: '/', pool: this.opts.pool } } : {};
+  }
+
+  // ---- scratch volumes (shared by transient containers, reference-counted by their users) ----
+
+  private async rootPool(): Promise<string> {
+    if (this.opts.pool) return this.opts.pool;
+    const p = await this.client.get<{ devices: Record<string, Record<string, string>> }>(`/1.0/profiles/${encodeURIComponent(this.opts.profiles[0] ?? 'default')}`);
+    const root = Object.values(p.devices).find((d) => d.type === 'disk' && d.path === '/');
+    if (!root?.pool) throw new BackendError('INTERNAL', 'the default profile has no root disk; run scripts/lxd-setup.sh');
+    return root.pool;
+  }
+
+  private scratchVolume(scratch: string): string {
+    return `atelier-scratch-${scratch.replace(/[^a-zA-Z0-9-]/g, '-')}`;
+  }
+
+  private async ensureScratch(owner: string, scratch: string): Promise<{ pool: string; volume: string }> {
+    const pool = await this.rootPool();
+    const volume = this.scratchVolume(scratch);
+    try {
+      await this.client.sync('POST', `/1.0/storage-pools/${encodeURIComponent(pool)}/volumes/custom`, { name: volume, config: {} }, { project: this.project('workshops', owner) });
+    } catch (e) {
+      if (!(e instanceof BackendError && e.code === 'ALREADY_EXISTS')) throw e;
+    }
+    return { pool, volume };
+  }
+
+  private async releaseScratch(owner: string, scratch: string): Promise<void> {
+    const users = await this.client.get<LxdInstance[]>('/1.0/instances', { project: this.project('workshops', owner), recursion: 1, filter: `config.${SCRATCH_KEY} eq ${scratch}` });
+    if (users.some((u) => u.config[SCRATCH_KEY] === scratch)) return;
+    const pool = await this.rootPool();
+    try {
+      await this.client.sync('DELETE', `/1.0/storage-pools/${encodeURIComponent(pool)}/volumes/custom/${encodeURIComponent(this.scratchVolume(scratch))}`, undefined, { project: this.project('workshops', owner) });
+    } catch (e) {
+      if (!(e instanceof BackendError && (e.code === 'NOT_FOUND' || e.code === 'BUSY'))) throw e;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+}
+
+function scratchDeviceOf(inst: LxdInstance): Record<string, Record<string, string>> {
+  const d = inst.devices[SCRATCH_DEVICE];
+  return d ? { [SCRATCH_DEVICE]: d } : {};
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

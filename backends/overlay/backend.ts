@@ -1,0 +1,258 @@
+/**
+ * The overlay backend's port adapter: each `Backend` call validated, run under the store lock, and
+ * mapped onto the store (`store.ts`). Rules are the port's (`backends/types.ts`); what is specific
+ * to this backend is noted where it happens.
+ *
+ * @example
+ * ```ts
+ * const b = await OverlayAdapter.open({ root: '/var/lib/atelier/overlay' });
+ * await b.create({ target: { space: 'workshops', name: 'w-1a2b3c4d' }, source: { base: b.defaultBase }, tags });
+ * ```
+ */
+import { writeFile, lstat, readFile as readFileFs, readlink } from 'node:fs/promises';
+import { join, normalize } from 'node:path';
+import { BackendError } from '../types.ts';
+import type { CopyRequest, CreateRequest, ExecRequest, ExecResult, FileInfo, ObjectInfo, ObjectRef } from '../types.ts';
+import type { View } from './drivers.ts';
+import type { Store } from './store.ts';
+import { sameRef } from './store.ts';
+import type { ObjectMeta } from './meta.ts';
+import { assertOwned, checkName, checkRef, cleanTags, newIdentity, toInfo, META_VERSION } from './meta.ts';
+import { runHook } from './exec.ts';
+import type { StoreLock } from './lock.ts';
+import { toBackendError } from './fsutil.ts';
+
+export class OverlayAdapter {
+  readonly kind = 'overlay';
+
+  constructor(
+    readonly store: Store,
+    private readonly lock: StoreLock,
+    readonly defaultBase: string,
+  ) {}
+
+  /** Run under the lock and let only `BackendError`s out (port rule 7). */
+  protected async locked<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await this.lock.run(fn);
+    } catch (e) {
+      throw toBackendError(e, what);
+    }
+  }
+
+  private async info(meta: ObjectMeta): Promise<ObjectInfo> {
+    return toInfo(meta, (await this.store.isRunning(meta.ref)) ? 'running' : 'stopped');
+  }
+
+  async ensureProjects(owner: string): Promise<void> {
+    checkName(owner, 'owner');
+  }
+
+  async listBases(): Promise<string[]> {
+    return this.locked('listBases', () => this.store.bases.names());
+  }
+
+  async create(req: CreateRequest): Promise<ObjectInfo> {
+    checkRef(req.target, req.tags);
+    if (req.target.space !== 'workshops') throw new BackendError('INVALID', 'create makes instances; layers are made by copy', { ref: req.target });
+    return this.locked(`create ${req.target.name}`, async () => {
+      const s = this.store;
+      const existing = await s.meta(req.target);
+      if (existing && !req.refresh) throw new BackendError('ALREADY_EXISTS', `${req.target.name} already exists`, { ref: req.target });
+      if (existing) {
+        assertOwned(existing, req.tags.owner);
+        if (await s.isRunning(existing.ref)) throw new BackendError('BUSY', `${req.target.name} is running; stop it first`, { ref: req.target });
+      }
+      if ('base' in req.source) {
+        const blob = await s.bases.blobFor(req.source.base);
+        const chain = [blob];
+        const fields = { chain, upper: await s.driver.newUpper(chain), base: req.source.base };
+        return this.info(existing ? await this.replace(existing, req.tags, fields) : await this.make(req.target, req.tags, fields));
+      }
+      // A transient container from a workshop or a layer (port rule 5: it depends on its source).
+      if (existing) throw new BackendError('INVALID', 'a transient container cannot be refreshed; remove it and create it again', { ref: req.target });
+      const { object, scratch } = req.source;
+      checkRef(object);
+      let src = await s.mustMeta(object);
+      assertOwned(src, req.tags.owner);
+      src = await s.freeze(src);
+      const base = { volatile: true, dependsOn: { space: object.space, name: object.name }, ...(src.base ? { base: src.base } : {}) };
+      let meta: ObjectMeta;
+      if (scratch !== undefined) {
+        checkName(scratch, 'scratch key');
+        await s.ensureScratch(scratch, src.chain);
+        meta = await this.make(req.target, req.tags, { ...base, chain: [], scratch });
+      } else {
+        meta = await this.make(req.target, req.tags, { ...base, chain: src.chain, upper: await s.driver.newUpper(src.chain) });
+      }
+      // Alive for this boot only: the record lives on the volatile run directory.
+      await writeFile(this.store.layout.livePath(req.target.name), '');
+      return this.info(meta);
+    });
+  }
+
+  async copy(req: CopyRequest): Promise<ObjectInfo> {
+    checkRef(req.source);
+    checkRef(req.target, req.tags);
+    return this.locked(`copy ${req.source.name} -> ${req.target.name}`, async () => {
+      const s = this.store;
+      if (sameRef(req.source, req.target)) throw new BackendError('INVALID', 'cannot copy an object onto itself');
+      let src = await s.mustMeta(req.source);
+      assertOwned(src, req.tags.owner);
+      src = await s.freeze(src); // O(1) on overlayfs: the source's upper joins its chain
+      const existing = await s.meta(req.target);
+      if (existing && !req.refresh) throw new BackendError('ALREADY_EXISTS', `${req.target.space}/${req.target.name} already exists`, { ref: req.target });
+      if (existing) {
+        assertOwned(existing, req.tags.owner);
+        if (await s.isRunning(existing.ref)) throw new BackendError('BUSY', `${req.target.name} is running; stop it before a refresh-copy`, { ref: req.target });
+      }
+      const instance = req.target.space === 'workshops';
+      const fields = {
+        chain: src.chain,
+        ...(instance ? { upper: await s.driver.newUpper(src.chain) } : {}),
+        ...(src.base ? { base: src.base } : {}),
+      };
+      const meta = existing ? await this.replace(existing, req.tags, fields) : await this.make(req.target, req.tags, fields);
+      return this.info(meta);
+    });
+  }
+
+  /** A new object with a new identity (port rule 3). */
+  private async make(ref: ObjectRef, tags: CreateRequest['tags'], fields: Partial<ObjectMeta> & Pick<ObjectMeta, 'chain'>): Promise<ObjectMeta> {
+    const meta: ObjectMeta = { version: META_VERSION, ref: { space: ref.space, name: ref.name }, tags: cleanTags(tags), identity: newIdentity(), ...fields };
+    await this.store.createObject(meta);
+    return meta;
+  }
+
+  /** Refresh: new root and tags, same identity (port rule 3). The old upper becomes garbage. */
+  private async replace(existing: ObjectMeta, tags: CreateRequest['tags'], fields: Partial<ObjectMeta> & Pick<ObjectMeta, 'chain'>): Promise<ObjectMeta> {
+    if (await this.store.isRunning(existing.ref)) throw new BackendError('BUSY', `${existing.ref.name} is running; stop it first`, { ref: existing.ref });
+    const meta: ObjectMeta = { version: META_VERSION, ref: existing.ref, tags: cleanTags(tags), identity: existing.identity, ...fields };
+    await this.store.writeMeta(meta);
+    await this.store.gc();
+    return meta;
+  }
+
+  async remove(ref: ObjectRef): Promise<void> {
+    checkRef(ref);
+    await this.locked(`remove ${ref.name}`, async () => {
+      const s = this.store;
+      const meta = await s.meta(ref);
+      if (!meta) return;
+      assertOwned(meta);
+      const dependents = (await s.allMetas()).filter((m) => sameRef(m.dependsOn, ref));
+      if (dependents.length) {
+        throw new BackendError('IN_USE', `${ref.name} is the source of ${dependents.map((d) => d.ref.name).join(', ')}`, { ref, dependents: dependents.map((d) => d.ref.name) });
+      }
+      await s.destroy(meta);
+      await s.gc(); // the blobs only this object held are reclaimed; shared ones stay
+    });
+  }
+
+  async start(ref: ObjectRef): Promise<void> {
+    checkRef(ref);
+    await this.locked(`start ${ref.name}`, async () => {
+      const s = this.store;
+      const meta = await s.mustMeta(ref);
+      assertOwned(meta);
+      const rw = await s.rwOf(meta);
+      if (!rw) throw new BackendError('INVALID', `${ref.name} is a layer; layers are never started`, { ref });
+      if (await s.isRunning(ref)) return;
+      // A shared scratch is mounted once, by its first running user.
+      const shared = meta.scratch ? (await s.scratchUsers(meta.scratch, true)).length > 0 : false;
+      if (!shared) await s.driver.activate(rw);
+      await s.setRunning(ref, true);
+    });
+  }
+
+  async stop(ref: ObjectRef): Promise<void> {
+    checkRef(ref);
+    await this.locked(`stop ${ref.name}`, async () => {
+      const meta = await this.store.mustMeta(ref);
+      assertOwned(meta);
+      await this.store.stop(meta);
+    });
+  }
+
+  async exec(ref: ObjectRef, req: ExecRequest): Promise<ExecResult> {
+    checkRef(ref);
+    const rootfs = await this.locked(`exec ${ref.name}`, async () => {
+      const meta = await this.store.mustMeta(ref);
+      assertOwned(meta);
+      const rw = await this.store.rwOf(meta);
+      if (!rw) throw new BackendError('INVALID', `${ref.name} is a layer; hooks run in instances`, { ref });
+      if (!(await this.store.isRunning(ref))) throw new BackendError('INVALID', `${ref.name} is stopped; start it before exec`, { ref });
+      return this.store.driver.rootOf(rw);
+    });
+    // Outside the lock: a long hook must not stall other workshops.
+    try {
+      const { exitCode, stdout, stderr } = await runHook(rootfs, req);
+      return { exitCode, stdout, stderr };
+    } catch (e) {
+      throw toBackendError(e, `exec ${ref.name}`);
+    }
+  }
+
+  async inspect(ref: ObjectRef): Promise<ObjectInfo | null> {
+    checkRef(ref);
+    return this.locked(`inspect ${ref.name}`, async () => {
+      const meta = await this.store.meta(ref);
+      return meta ? this.info(meta) : null;
+    });
+  }
+
+  async list(owner: string): Promise<ObjectInfo[]> {
+    return this.locked('list', async () => {
+      const metas = (await this.store.allMetas()).filter((m) => m.tags?.owner === owner);
+      metas.sort((a, b) => (a.ref.space === b.ref.space ? (a.ref.name < b.ref.name ? -1 : a.ref.name > b.ref.name ? 1 : 0) : a.ref.space === 'layers' ? -1 : 1));
+      return Promise.all(metas.map((m) => this.info(m)));
+    });
+  }
+
+  /**
+   * A read-only view of an object's root: the running root itself for a started instance, else a
+   * lower-only overlay mount (which the kernel makes read-only: writes fail with `EROFS`). Release
+   * it when done. Call under the lock.
+   */
+  protected async viewOf(meta: ObjectMeta): Promise<View> {
+    const s = this.store;
+    const rw = await s.rwOf(meta);
+    if (rw && (await s.isRunning(meta.ref))) return { path: s.driver.rootOf(rw), release: async () => {} };
+    return s.driver.view(rw ? [...rw.chain, rw.upper] : meta.chain);
+  }
+
+  async readFile(ref: ObjectRef, path: string): Promise<FileInfo | null> {
+    checkRef(ref);
+    return this.locked(`readFile ${ref.name}`, async () => {
+      const view = await this.viewOf(await this.store.mustMeta(ref));
+      try {
+        return await statInRoot(view.path, path);
+      } finally {
+        await view.release();
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    // Nothing is held between calls: views are released per call, instances stay mounted.
+  }
+}
+
+/** `lstat` + content of `path` inside `root`, never escaping it through `..`. */
+async function statInRoot(root: string, path: string): Promise<FileInfo | null> {
+  const rel = normalize(`/${path}`).replace(/^\/+/, '');
+  const full = join(root, rel);
+  let st;
+  try {
+    st = await lstat(full);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw e;
+  }
+  const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+  if (st.isFile()) return { type: 'file', ...base, content: await readFileFs(full, 'utf8') };
+  if (st.isDirectory()) return { type: 'dir', ...base };
+  if (st.isSymbolicLink()) return { type: 'symlink', ...base, content: await readlink(full) };
+  return { type: 'other', ...base };
+}

@@ -1,0 +1,175 @@
+/**
+ * The `atelier` command line. `bin/atelier.js` registers tsx and calls `main`.
+ *
+ * Every failure ends in one message (or one JSON object with `--json`) and an exit code from
+ * `exitCodeFor` (errors.ts): 0 done, 1 failed and undone, 2 invalid input, 3 locked, 4 journal
+ * corrupt, 5 backend unavailable. Commander's own errors (unknown command or option, missing
+ * argument) are invalid input: 2.
+ *
+ * @example
+ * ```ts
+ * import { main } from './cli/atelier.ts';
+ * process.exitCode = await main(['node', 'atelier', '--backend', 'fake', 'list']);
+ * ```
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { AtelierError } from '../errors.ts';
+import { BACKEND_KINDS } from './backends.ts';
+import * as cmd from './commands.ts';
+import { type Context, type GlobalOptions, type Io, resolveContext } from './context.ts';
+import { Output } from './output.ts';
+
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0  done
+  1  the operation failed and was undone (run: the script exited non-zero)
+  2  invalid input: a bad name or workshop file, an unknown command or option,
+     a workshop or SDK that does not exist, or a command the workshop's state
+     does not allow
+  3  the state directory is locked by another atelier process
+  4  the journal is corrupt, or was written by a newer atelier
+  5  the backend is unavailable`;
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/**
+ * Build the commander program. `act` receives each command's handler and runs it with the
+ * resolved context; keeping it injectable lets `main` own error reporting in one place.
+ */
+export function buildProgram(io: Io, json: boolean, act: (fn: (ctx: Context) => Promise<number>, command: Command) => Promise<void>): Command {
+  const program = new Command('atelier');
+  // Set before any subcommand is added: commander copies these settings into each one.
+  // In JSON mode commander's error text is replaced by the JSON object `main` prints.
+  program.configureOutput({
+    writeOut: (s) => void io.stdout.write(s),
+    writeErr: (s) => void io.stderr.write(s),
+    outputError: (s, write) => {
+      if (!json) write(s);
+    },
+  });
+  program
+    .description('Keep development workshops, their SDK layers and containers alive, crash-safely.')
+    .version(version(), '-V, --version')
+    .option('--state-dir <dir>', 'journal, checkpoints and lock (default: $XDG_STATE_HOME/atelier or ~/.local/state/atelier)')
+    .option('--run-dir <dir>', 'volatile journal of transient containers (default: $XDG_RUNTIME_DIR/atelier or /run/atelier)')
+    .addOption(new Option('--backend <name>', 'where workshops live').choices(BACKEND_KINDS).default('overlay'))
+    .option('--lxd-socket <path>', "LXD's unix socket (lxd backend; default: the adapter's)")
+    .option('--base-default <name>', "base for workshop files that name none (default: the backend's)")
+    .option('--json', 'print one JSON object per command on stdout, errors included')
+    .showSuggestionAfterError(true)
+    .addHelpText('after', EXIT_CODES_HELP)
+    .exitOverride();
+
+  program
+    .command('launch')
+    .description('create a workshop from its workshop file: base, then each SDK (setup-base, snapshot), then start')
+    .argument('<file>', 'workshop.yaml (or the directory holding it)')
+    .action((file: string, _o, c: Command) => act((ctx) => cmd.launchOrRefresh(ctx, 'launch', file), c));
+  program
+    .command('refresh')
+    .description('bring a workshop up to date with its file, reusing unchanged SDK layers; undone on failure')
+    .argument('<file>', 'workshop.yaml (or the directory holding it)')
+    .action((file: string, _o, c: Command) => act((ctx) => cmd.launchOrRefresh(ctx, 'refresh', file), c));
+  program
+    .command('stash')
+    .description('copy the workshop and its SDK layers aside (what a refresh does first)')
+    .argument('<name>', 'workshop name')
+    .action((name: string, _o, c: Command) => act((ctx) => cmd.stashOrUnstash(ctx, 'stash', name), c));
+  program
+    .command('unstash')
+    .description('put the stashed copy back over the workshop and drop the stash')
+    .argument('<name>', 'workshop name')
+    .action((name: string, _o, c: Command) => act((ctx) => cmd.stashOrUnstash(ctx, 'unstash', name), c));
+  program
+    .command('restore')
+    .description("reset the workshop to an SDK's layer (its state right after that SDK's setup-base)")
+    .argument('<name>', 'workshop name')
+    .argument('<sdk>', 'SDK name')
+    .action((name: string, sdk: string, _o, c: Command) => act((ctx) => cmd.restore(ctx, name, sdk), c));
+  program
+    .command('remove')
+    .description('delete the workshop, its SDK layers and any stash')
+    .argument('<name>', 'workshop name')
+    .action((name: string, _o, c: Command) => act((ctx) => cmd.remove(ctx, name), c));
+  program
+    .command('list')
+    .description('list workshops')
+    .action((_o, c: Command) => act((ctx) => cmd.list(ctx), c));
+  program
+    .command('show')
+    .description('show one workshop: status, base (and whether it was the default), SDK layers, stash')
+    .argument('<name>', 'workshop name')
+    .action((name: string, _o, c: Command) => act((ctx) => cmd.show(ctx, name), c));
+  program
+    .command('gc')
+    .description('remove owned backend objects that no workshop or container accounts for')
+    .option('--dry-run', 'only report what would be removed')
+    .action((o: { dryRun?: boolean }, c: Command) => act((ctx) => cmd.gc(ctx, o.dryRun === true), c));
+  program
+    .command('run')
+    .description('run a transient container (removed afterwards) from a workshop or an SDK layer')
+    .argument('<from>', 'workshop name or SDK layer name (<sdk>-<16 hex>)')
+    .option('--script <script>', 'shell script to run in it with sh -eu (default: only create and start)')
+    .option('--scratch <key>', "share this key's writable scratch space with other containers")
+    .action((from: string, o: { script?: string; scratch?: string }, c: Command) => act((ctx) => cmd.run(ctx, from, o), c));
+  const base = program.command('base').description('bases workshops are created from');
+  base
+    .command('add')
+    .description('register a base directory or tarball (overlay backend)')
+    .argument('<name>', 'base name, e.g. ubuntu@24.04')
+    .argument('<path>', 'root filesystem directory or tarball')
+    .action((name: string, p: string, _o, c: Command) => act((ctx) => cmd.baseAdd(ctx, name, p), c));
+  base
+    .command('list')
+    .description('list the bases the backend knows, marking the default')
+    .action((_o, c: Command) => act((ctx) => cmd.baseList(ctx), c));
+  program
+    .command('reconcile')
+    .description("settle interrupted operations and compare the journal with the backend's objects")
+    .action((_o, c: Command) => act((ctx) => cmd.reconcile(ctx), c));
+  return program;
+}
+
+/** Commander's "help or version was printed" outcomes: not failures. */
+const COMMANDER_OK = new Set(['commander.helpDisplayed', 'commander.version']);
+
+/**
+ * Run the CLI and return its exit code. Never throws.
+ *
+ * @example
+ * const code = await main(process.argv);
+ */
+export async function main(argv: readonly string[], io: Io = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+  // Known before parsing so that even commander's own errors come out as JSON.
+  const json = argv.slice(2).includes('--json');
+  const early = new Output({ json, stdout: io.stdout, stderr: io.stderr });
+  let exitCode = 0;
+  let out = early;
+
+  const program = buildProgram(io, json, async (fn, command) => {
+    const ctx = resolveContext(command.optsWithGlobals() as GlobalOptions, io);
+    out = ctx.out;
+    exitCode = await fn(ctx);
+  });
+
+  try {
+    await program.parseAsync([...argv]);
+    return exitCode;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (COMMANDER_OK.has(e.code)) return 0;
+      // `atelier` alone prints help to stderr (commander.help): no command given is invalid input.
+      if (e.code === 'commander.help') return e.exitCode === 0 ? 0 : 2;
+      if (json) early.error(new AtelierError('INVALID_ARGUMENT', e.message.replace(/^error: /, ''), { commander: e.code }));
+      return 2;
+    }
+    return out.error(e);
+  }
+}

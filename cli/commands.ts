@@ -1,0 +1,207 @@
+/**
+ * The CLI's commands. Each validates its input first (names, the workshop file, paths), so bad
+ * input fails with exit 2 before the engine opens and the journal is never touched; then it opens
+ * the engine, runs, and prints one result. Each returns its exit code.
+ *
+ * @example
+ * ```ts
+ * const code = await launch(ctx, 'fixtures/quickstart/workshop.yaml');
+ * ```
+ */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { AtelierError } from '../errors.ts';
+import type { Engine, WorkshopView } from '../engine/api.ts';
+import type { WorkshopSpec } from '../events/catalogue.ts';
+import { LAYER_SUFFIX_RE, validateSdkName, validateWorkshopName } from '../engine/names.ts';
+import { loadWorkshopFile } from '../engine/workshop-file.ts';
+import { addBase, effectiveDefaultBase } from './backends.ts';
+import { type Context, withBackend, withCommandOptions, withEngine, withWorkshopHint } from './context.ts';
+import { formatBases, formatDone, formatGc, formatList, formatReconcile, formatWorkshop } from './output.ts';
+
+/** Read the workshop file before any backend or engine exists; the default base is filled in later. */
+async function readSpec(file: string): Promise<WorkshopSpec> {
+  return loadWorkshopFile(file, { defaultBase: '' });
+}
+
+/** A spec that names no base gets `--base-default` or the backend's default. */
+function withBase(spec: WorkshopSpec, defaultBase: string): WorkshopSpec {
+  return spec.defaultBase ? { ...spec, base: defaultBase } : spec;
+}
+
+/** Run `fn` on a named workshop, turning NOT_FOUND into a did-you-mean where one fits. */
+async function onWorkshop<T>(engine: Engine, name: string, fn: () => Promise<T> | T): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw withWorkshopHint(engine, name, e);
+  }
+}
+
+function printWorkshop(ctx: Context, verb: string, w: WorkshopView): number {
+  ctx.out.result({ workshop: w }, () => formatDone(verb, w));
+  return 0;
+}
+
+/** `atelier launch FILE` and `atelier refresh FILE`. */
+export async function launchOrRefresh(ctx: Context, kind: 'launch' | 'refresh', file: string): Promise<number> {
+  const spec0 = await readSpec(file);
+  return withEngine(ctx, async (engine, backend) => {
+    const spec = withBase(spec0, effectiveDefaultBase(backend, ctx.backendConfig));
+    const w = await withCommandOptions(ctx, (opts) => (kind === 'launch' ? engine.launch(spec, opts) : onWorkshop(engine, spec.name, () => engine.refresh(spec, opts))));
+    return printWorkshop(ctx, kind === 'launch' ? 'launched' : 'refreshed', w);
+  });
+}
+
+/** `atelier stash NAME`, `atelier unstash NAME`. */
+export async function stashOrUnstash(ctx: Context, kind: 'stash' | 'unstash', name: string): Promise<number> {
+  validateWorkshopName(name);
+  return withEngine(ctx, async (engine) => {
+    const w = await withCommandOptions(ctx, (opts) => onWorkshop(engine, name, () => (kind === 'stash' ? engine.stash(name, opts) : engine.unstash(name, opts))));
+    return printWorkshop(ctx, kind === 'stash' ? 'stashed' : 'unstashed', w);
+  });
+}
+
+/** `atelier restore NAME SDK`. */
+export async function restore(ctx: Context, name: string, sdk: string): Promise<number> {
+  validateWorkshopName(name);
+  validateSdkName(sdk);
+  return withEngine(ctx, async (engine) => {
+    const w = await withCommandOptions(ctx, (opts) => onWorkshop(engine, name, () => engine.restore(name, sdk, opts)));
+    return printWorkshop(ctx, `restored SDK "${sdk}" of`, w);
+  });
+}
+
+/** `atelier remove NAME`. */
+export async function remove(ctx: Context, name: string): Promise<number> {
+  validateWorkshopName(name);
+  return withEngine(ctx, async (engine) => {
+    await withCommandOptions(ctx, (opts) => onWorkshop(engine, name, () => engine.remove(name, opts)));
+    ctx.out.result({ removed: name }, () => `removed workshop "${name}"`);
+    return 0;
+  });
+}
+
+/** `atelier list`. */
+export async function list(ctx: Context): Promise<number> {
+  return withEngine(ctx, async (engine) => {
+    const ws = engine.list();
+    ctx.out.result({ workshops: ws }, () => formatList(ws));
+    return 0;
+  });
+}
+
+/** `atelier show NAME`. */
+export async function show(ctx: Context, name: string): Promise<number> {
+  validateWorkshopName(name);
+  return withEngine(ctx, async (engine) => {
+    const w = await onWorkshop(engine, name, () => engine.show(name));
+    ctx.out.result({ workshop: w }, () => formatWorkshop(w));
+    return 0;
+  });
+}
+
+/** `atelier gc [--dry-run]`. */
+export async function gc(ctx: Context, dryRun: boolean): Promise<number> {
+  return withEngine(ctx, async (engine) => {
+    const report = await engine.gc({ dryRun });
+    ctx.out.result({ gc: report }, () => formatGc(report));
+    return 0;
+  });
+}
+
+/** `atelier reconcile`: open without the start-up pass so the report covers this run. */
+export async function reconcile(ctx: Context): Promise<number> {
+  return withEngine(
+    ctx,
+    async (engine) => {
+      const report = await engine.reconcile();
+      ctx.out.result({ reconcile: report }, () => formatReconcile(report));
+      return 0;
+    },
+    { reconcile: false },
+  );
+}
+
+const LAYER_NAME_RE = /^(.+)-([0-9a-f]{16})$/;
+const SCRATCH_RE = /^[a-z0-9](?:[-a-z0-9._]*[a-z0-9])?$/;
+
+/** `run FROM`: a workshop name or an SDK layer name (`<sdk>-<16 hex>`). */
+function validateRunSource(from: string): void {
+  const m = LAYER_NAME_RE.exec(from);
+  if (m && LAYER_SUFFIX_RE.test(m[2] ?? '')) {
+    try {
+      validateSdkName(m[1]);
+      return;
+    } catch {
+      // Not a layer name after all: judge it as a workshop name below.
+    }
+  }
+  try {
+    validateWorkshopName(from);
+  } catch (e) {
+    throw new AtelierError('INVALID_NAME', `cannot run from ${JSON.stringify(from)}: give a workshop name or an SDK layer name (<sdk>-<16 hex>); ${(e as Error).message}`, {
+      name: from,
+    });
+  }
+}
+
+/** `atelier run FROM [--script S] [--scratch KEY]`: a transient container, removed afterwards. */
+export async function run(ctx: Context, from: string, opts: { script?: string; scratch?: string }): Promise<number> {
+  validateRunSource(from);
+  if (opts.scratch !== undefined && (opts.scratch.length > 63 || !SCRATCH_RE.test(opts.scratch))) {
+    throw new AtelierError('INVALID_ARGUMENT', `--scratch ${JSON.stringify(opts.scratch)} is not a valid key: use lowercase letters, digits, "-", "." and "_", at most 63 characters`, {
+      option: 'scratch',
+    });
+  }
+  return withEngine(ctx, async (engine) => {
+    const result = await withCommandOptions(ctx, (o) =>
+      onWorkshop(engine, from, () =>
+        engine.run({ from, ...(opts.script === undefined ? {} : { script: opts.script }), ...(opts.scratch === undefined ? {} : { scratch: opts.scratch }) }, o),
+      ),
+    );
+    if (result.exitCode === 0) {
+      ctx.out.result({ run: result }, () => result.stdout);
+      if (!ctx.out.json && result.stderr) ctx.io.stderr.write(result.stderr);
+      return 0;
+    }
+    // The container is gone either way (--rm); a failing script is a failed operation: exit 1.
+    if (!ctx.out.json) {
+      ctx.io.stdout.write(result.stdout);
+      ctx.io.stderr.write(result.stderr);
+    }
+    return ctx.out.error(new AtelierError('OP_FAILED', `the script run from "${from}" exited with status ${result.exitCode} (container ${result.id} removed)`), { run: result });
+  });
+}
+
+const BASE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@:+-]*$/;
+
+/** `atelier base add NAME PATH` (overlay). */
+export async function baseAdd(ctx: Context, name: string, basePath: string): Promise<number> {
+  if (name.length > 100 || !BASE_NAME_RE.test(name)) {
+    throw new AtelierError('INVALID_NAME', `base name ${JSON.stringify(name)} is not valid: use letters, digits and . _ @ : + -, starting with a letter or digit (e.g. "ubuntu@24.04")`, {
+      what: 'base',
+      name,
+    });
+  }
+  try {
+    await stat(basePath);
+  } catch {
+    throw new AtelierError('INVALID_ARGUMENT', `cannot add base "${name}": ${basePath} does not exist (give a root filesystem directory or tarball)`, { path: basePath });
+  }
+  return withBackend(ctx, async (backend) => {
+    await addBase(backend, name, basePath);
+    ctx.out.result({ base: { name, path: path.resolve(basePath) } }, () => `added base "${name}" from ${path.resolve(basePath)}`);
+    return 0;
+  });
+}
+
+/** `atelier base list`. */
+export async function baseList(ctx: Context): Promise<number> {
+  return withBackend(ctx, async (backend) => {
+    const bases = await backend.listBases();
+    const defaultBase = effectiveDefaultBase(backend, ctx.backendConfig);
+    ctx.out.result({ bases, defaultBase }, () => formatBases(bases, defaultBase));
+    return 0;
+  });
+}

@@ -1,0 +1,317 @@
+/**
+ * The state fold: `evolve(state, record)` applies one journal record. State is the fold of the
+ * journal and nothing else; every decision it applies was made by a machine and recorded in the
+ * event, so the fold never decides, never reads a clock and never does I/O.
+ *
+ * `evolve` mutates what it is given: the engine passes an immer draft at run time (one `produce`
+ * per appended batch) and a private plain object during replay, which is why replaying a million
+ * records costs no proxy or copy per event.
+ *
+ * @example
+ * ```ts
+ * const s = initialState();
+ * for (const r of records) evolve(s, r);
+ * canonicalJson(s) === canonicalJson(replayAgain); // same journal, same bytes
+ * ```
+ */
+import type { ObjectKind, ObjectRef, Identity } from '../backends/types.ts';
+import type { JournalRecord, OpKind, Phase, Plan, SdkLayer, StashShape, WorkshopShape } from '../events/catalogue.ts';
+import type { ObjectState } from '../machines/layer.ts';
+import { phaseSteps, stashName } from '../machines/plan.ts';
+import type { OpFacts } from '../machines/workshop.ts';
+import type { WorkshopStatus } from './api.ts';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+export interface ObjectRecord {
+  readonly ref: ObjectRef;
+  kind: ObjectKind;
+  workshop?: string;
+  op: string;
+  state: ObjectState;
+  /** Left behind by a clean-up that kept failing: gc removes it. */
+  garbage?: boolean;
+}
+
+export interface OpRecord extends Mutable<OpFacts> {
+  readonly workshop: string;
+  readonly startedAt: string;
+  readonly sdk?: string;
+  /** An effect was requested and no outcome is journaled yet. */
+  pending: boolean;
+}
+
+export interface WorkshopRecord extends WorkshopShape {
+  readonly name: string;
+  status: WorkshopStatus;
+  identity: Identity | null;
+  op: { id: string; kind: OpKind; phase: Phase } | null;
+  lastError: { op: string; code: string; message: string } | null;
+  instancePresent: boolean;
+  readonly createdAt: string;
+  updatedAt: string;
+}
+
+export interface FoldState {
+  seq: number;
+  workshops: Record<string, WorkshopRecord>;
+  ops: Record<string, OpRecord>;
+  /** Every backend object the state accounts for, by `objectKey`. */
+  objects: Record<string, ObjectRecord>;
+}
+
+export interface ContainerRecord {
+  readonly id: string;
+  readonly ref: ObjectRef;
+  readonly source: ObjectRef;
+  readonly scratch?: string;
+  readonly op: string;
+  status: 'created' | 'running';
+}
+
+/** What the volatile journal folds to: transient containers only. */
+export interface VolatileState {
+  seq: number;
+  containers: Record<string, ContainerRecord>;
+}
+
+export const initialState = (): FoldState => ({ seq: 0, workshops: {}, ops: {}, objects: {} });
+export const initialVolatile = (): VolatileState => ({ seq: 0, containers: {} });
+export const objectKey = (ref: ObjectRef): string => `${ref.space}/${ref.name}`;
+
+function shapeOf(ws: WorkshopRecord): WorkshopShape {
+  return { instance: ws.instance, projectId: ws.projectId, base: ws.base, defaultBase: ws.defaultBase, sdks: ws.sdks, stash: ws.stash };
+}
+
+function setShape(ws: WorkshopRecord, shape: WorkshopShape): void {
+  const w = ws as Mutable<WorkshopRecord>;
+  w.instance = shape.instance;
+  w.projectId = shape.projectId;
+  w.base = shape.base;
+  w.defaultBase = shape.defaultBase;
+  w.sdks = shape.sdks;
+  w.stash = shape.stash;
+}
+
+/** The shape a workshop is left with when its op gives up half-way: what lets the user repair it. */
+function brokenShape(op: OpRecord, current: WorkshopShape, objects: FoldState['objects']): WorkshopShape {
+  const { plan } = op;
+  const base = plan.before ?? plan.after ?? current;
+  const stashLayer = stashName(base.instance);
+  const hasStash = objects[`layers/${stashLayer}`] !== undefined;
+  switch (op.kind) {
+    case 'launch':
+      return plan.after ?? current;
+    case 'refresh':
+    case 'stash':
+    case 'restore': {
+      if (!hasStash) return base;
+      const sdkLayers: StashShape['sdkLayers'] = base.sdks.map((l: SdkLayer) => {
+        const copy = `stash-${l.layer}`;
+        return { ...l, copy: op.kind !== 'restore' && objects[`layers/${copy}`] ? copy : null };
+      });
+      return { ...base, stash: { layer: stashLayer, sdkLayers, op: op.id } };
+    }
+    default:
+      return base;
+  }
+}
+
+function applyEffectOutcome(s: FoldState, op: OpRecord, phase: Phase, step: number, identity: Identity | undefined): void {
+  const effect = phaseSteps(op.plan, phase, op.undoFrom)[step]?.effect;
+  if (!effect) return;
+  const key = 'target' in effect ? objectKey(effect.target) : '';
+  if (effect.type === 'create' || effect.type === 'copy') {
+    const o = s.objects[key];
+    if (o) o.state = 'present';
+    const ws = s.workshops[op.workshop];
+    if (ws && identity && effect.tags.kind === 'workshop') ws.identity = identity;
+  } else if (effect.type === 'remove') {
+    delete s.objects[key];
+  }
+}
+
+/** Apply one record to the durable state. */
+export function evolve(s: FoldState, r: JournalRecord): void {
+  s.seq = r.seq;
+  switch (r.type) {
+    case 'op.started': {
+      const d = r.data;
+      s.ops[d.op] = { id: d.op, kind: d.kind, plan: d.plan, phase: 'do', step: 0, attempt: 1, undoFrom: 0, failure: null, workshop: d.workshop, startedAt: d.at, pending: false, ...(d.sdk ? { sdk: d.sdk } : {}) };
+      const ws = s.workshops[d.workshop];
+      if (!ws) {
+        const shape = d.plan.after!;
+        s.workshops[d.workshop] = {
+          name: d.workshop,
+          ...shape,
+          sdks: [],
+          stash: null,
+          status: 'busy',
+          identity: null,
+          op: { id: d.op, kind: d.kind, phase: 'do' },
+          lastError: null,
+          instancePresent: true,
+          createdAt: d.at,
+          updatedAt: d.at,
+        };
+      } else {
+        ws.status = 'busy';
+        ws.op = { id: d.op, kind: d.kind, phase: 'do' };
+        ws.updatedAt = d.at;
+      }
+      return;
+    }
+    case 'effect.requested': {
+      const d = r.data;
+      const op = s.ops[d.op];
+      if (!op) return;
+      op.phase = d.phase;
+      op.step = d.step;
+      op.attempt = d.attempt;
+      op.pending = true;
+      const effect = phaseSteps(op.plan, d.phase, op.undoFrom)[d.step]?.effect;
+      if (!effect) return;
+      if (effect.type === 'create' || effect.type === 'copy') {
+        const key = objectKey(effect.target);
+        const o = s.objects[key];
+        if (o) {
+          o.op = effect.tags.op;
+          if (o.state !== 'present') o.state = 'pending';
+        } else {
+          s.objects[key] = { ref: effect.target, kind: effect.tags.kind, workshop: op.workshop, op: effect.tags.op, state: 'pending' };
+        }
+      } else if (effect.type === 'remove') {
+        const o = s.objects[objectKey(effect.target)];
+        if (o) o.state = 'removing';
+      }
+      return;
+    }
+    case 'effect.succeeded': {
+      const d = r.data;
+      const op = s.ops[d.op];
+      if (!op) return;
+      op.pending = false;
+      op.step = d.step + 1;
+      applyEffectOutcome(s, op, d.phase, d.step, d.identity);
+      return;
+    }
+    case 'effect.failed': {
+      const op = s.ops[r.data.op];
+      if (!op) return;
+      op.pending = false;
+      op.failure = { code: r.data.code, message: r.data.message };
+      return;
+    }
+    case 'effect.observed': {
+      const d = r.data;
+      const op = s.ops[d.op];
+      if (!op) return;
+      op.pending = false;
+      if (d.decision === 'done') {
+        op.step = d.step + 1;
+        applyEffectOutcome(s, op, d.phase, d.step, undefined);
+      } else if (d.decision === 'fail' || d.decision === 'unknown') {
+        op.failure = { code: d.decision === 'fail' ? 'NOT_OWNED' : 'INTERRUPTED', message: `outcome of step ${d.step} (${d.phase}) could not be confirmed` };
+      }
+      return;
+    }
+    case 'op.phase': {
+      const d = r.data;
+      const op = s.ops[d.op];
+      if (!op) return;
+      op.phase = d.phase;
+      op.step = 0;
+      op.attempt = 1;
+      if (d.phase === 'undo') op.undoFrom = d.from ?? 0;
+      if (d.code) op.failure = { code: d.code, message: d.message ?? d.reason };
+      const ws = s.workshops[op.workshop];
+      if (ws?.op) ws.op.phase = d.phase;
+      return;
+    }
+    case 'op.finished': {
+      const d = r.data;
+      const op = s.ops[d.op];
+      if (!op) return;
+      delete s.ops[d.op];
+      const ws = s.workshops[op.workshop];
+      if (!ws) return;
+      const shape = d.outcome === 'done' ? op.plan.after : d.outcome === 'undone' ? op.plan.before : brokenShape(op, shapeOf(ws), s.objects);
+      for (const ref of d.leftovers ?? []) {
+        const o = s.objects[objectKey(ref)];
+        if (o) o.garbage = true;
+      }
+      if (shape === null) {
+        delete s.workshops[op.workshop];
+        return;
+      }
+      setShape(ws, shape);
+      ws.op = null;
+      ws.updatedAt = d.at;
+      ws.status = d.outcome === 'broken' ? 'broken' : ws.instancePresent ? 'ready' : 'broken';
+      if (d.outcome !== 'done') ws.lastError = { op: d.op, code: d.code ?? 'OP_FAILED', message: d.message ?? '' };
+      else if (ws.status === 'ready') ws.lastError = null;
+      return;
+    }
+    case 'object.orphan-removed':
+      delete s.objects[objectKey(r.data.object.ref)];
+      return;
+    case 'object.missing': {
+      const { object, at } = r.data;
+      const key = objectKey(object.ref);
+      const o = s.objects[key];
+      if (o) o.state = 'missing';
+      const ws = object.workshop ? s.workshops[object.workshop] : undefined;
+      if (!ws) return;
+      ws.updatedAt = at;
+      if (object.kind === 'stash' || object.kind === 'stash-sdk') {
+        // A stash with a part missing cannot be returned to: forget it, its other parts are garbage.
+        if (ws.stash) {
+          for (const name of [ws.stash.layer, ...ws.stash.sdkLayers.flatMap((l) => (l.copy ? [l.copy] : []))]) {
+            const other = s.objects[`layers/${name}`];
+            if (other) other.garbage = true;
+          }
+          (ws as Mutable<WorkshopRecord>).stash = null;
+        }
+        delete s.objects[key];
+        return;
+      }
+      if (object.kind === 'workshop') ws.instancePresent = false;
+      ws.status = 'broken';
+      ws.lastError = { op: object.op ?? '', code: 'MISSING', message: `${object.ref.space}/${object.ref.name} is missing on the backend` };
+      return;
+    }
+    case 'engine.reconciled':
+      return;
+    default:
+      return;
+  }
+}
+
+/** Apply one record to the volatile state (transient containers). */
+export function evolveVolatile(s: VolatileState, r: JournalRecord): void {
+  s.seq = r.seq;
+  switch (r.type) {
+    case 'container.created':
+      s.containers[r.data.id] = { id: r.data.id, ref: r.data.ref, source: r.data.source, op: r.data.op, status: 'created', ...(r.data.scratch ? { scratch: r.data.scratch } : {}) };
+      return;
+    case 'container.started': {
+      const c = s.containers[r.data.id];
+      if (c) c.status = 'running';
+      return;
+    }
+    case 'container.removed':
+      delete s.containers[r.data.id];
+      return;
+    default:
+      return;
+  }
+}
+
+/** JSON with object keys sorted, so equal states give identical bytes. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]])) : v,
+  );
+}
+
+export type { Plan };

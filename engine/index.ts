@@ -1,0 +1,15 @@
+/**
+ * The engine's entry points. See `engine/api.ts` for the types and README.md for a tour.
+ *
+ * @example
+ * ```ts
+ * import { openEngine, loadWorkshopFile } from './engine/index.ts';
+ * const engine = await openEngine({ stateDir: '/tmp/atelier', backend });
+ * await engine.launch(await loadWorkshopFile('workshop.yaml', { defaultBase: backend.defaultBase }));
+ * ```
+ */
+export { openEngine, replay, type EngineImpl } from './engine.ts';
+export { loadWorkshopFile } from './workshop-file.ts';
+export { defaultIds, defaultClock, sequentialIds, steppingClock } from './ids.ts';
+export { canonicalJson, evolve, initialState, type FoldState } from './fold.ts';
+export type * from './api.ts';

@@ -1,0 +1,233 @@
+/**
+ * The write-ahead journal: append-only segments of sealed JSON lines, group-committed, replayed at
+ * start-up from the latest checkpoint.
+ *
+ * Layout (durable journal in a state directory):
+ * ```
+ * state/journal/000000000001.jsonl      records 1..k, one JSON object a line (see record.ts)
+ * state/journal/000000004242.jsonl      the next segment, from record 4242
+ * state/journal/torn-4300-1024.bin      bytes cut off a torn tail, kept for the replay debugger
+ * state/checkpoints/checkpoint-000000004000.json
+ * ```
+ * Opening reads the newest valid checkpoint, skips every segment wholly covered by it, verifies
+ * the rest (seals, sequence continuity), cuts a torn tail, and returns the records after the
+ * checkpoint upcast to current versions. The volatile journal (transient containers, in the run
+ * directory) is the same code with `durable: false`: no fsync, no checkpoints, and a directory
+ * lost to a reboot simply starts empty.
+ *
+ * @example
+ * ```ts
+ * const { journal, checkpoint, tail, repaired } = await openJournal<State>({ dir: `${stateDir}/journal`, durable: true });
+ * let state = tail.reduce(fold, checkpoint?.state ?? initial);
+ * const [rec] = await journal.append([{ type: 'engine.reconciled', key: 'engine', data: { at, pending: 0, orphans: 0, missing: 0 } }]);
+ * await journal.writeCheckpoint(rec.seq, state);
+ * await journal.close();
+ * ```
+ */
+import fs from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { AtelierError } from '../errors.ts';
+import { EVENT_VERSIONS } from './catalogue.ts';
+import type { EventInput, JournalRecord } from './catalogue.ts';
+import { loadLatestCheckpoint, writeCheckpointFile } from './checkpoint.ts';
+import type { Checkpoint } from './checkpoint.ts';
+import { GroupCommitWriter } from './group-commit.ts';
+import { encodeRecord } from './record.ts';
+import { corruptError, cutTornTail, firstSegmentAfter, fsyncDir, listSegments, scanSegment } from './segments.ts';
+import { UPCASTERS, upcastRecord } from './upcast.ts';
+import type { UpcasterTable } from './upcast.ts';
+
+export type { Checkpoint } from './checkpoint.ts';
+
+export interface JournalOptions {
+  /** Segments live here (created if missing). */
+  dir: string;
+  /** true: group-committed fdatasync; false: volatile journal (no fsync). */
+  durable: boolean;
+  /** Roll to a new segment past this size (default 64 MiB). */
+  segmentBytes?: number;
+  /** Default `${dir}/../checkpoints` for durable journals; none for volatile ones. */
+  checkpointDir?: string;
+  /** Upcasters applied when reading (default: this release's `UPCASTERS`). Tests inject their own. */
+  upcasters?: UpcasterTable;
+}
+
+export interface OpenedJournal<S> {
+  readonly journal: Journal;
+  /** Latest valid checkpoint (null if none). */
+  readonly checkpoint: Checkpoint<S> | null;
+  /** Records with seq > checkpoint.seq (all records if no checkpoint), upcast to current versions, in order. */
+  readonly tail: JournalRecord[];
+  /** Set when a torn last record was cut off. */
+  readonly repaired: { readonly segment: string; readonly offset: number; readonly bytes: number; readonly keptAt: string } | null;
+}
+
+export interface Journal {
+  /** Seq of the last record on disk (0 for an empty journal). Records still being flushed are not counted. */
+  readonly lastSeq: number;
+  /** Appends in one batch, assigning consecutive seqs; resolves once on disk (after fdatasync when durable). Concurrent calls are group-committed: they share one write and one fdatasync. */
+  append(events: readonly EventInput[]): Promise<JournalRecord[]>;
+  /** Atomically write a checkpoint of `state` at `seq` (temp file, fsync, rename, fsync dir); older checkpoints may be pruned (keep the last 2). A no-op for a journal without a checkpoint directory (volatile). */
+  writeCheckpoint<S>(seq: number, state: S): Promise<void>;
+  /** Every record from `fromSeq` (default 1), upcast, across all segments (for the replay debugger). */
+  readAll(fromSeq?: number): AsyncIterable<JournalRecord>;
+  close(): Promise<void>;
+}
+
+const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+
+class SegmentJournal implements Journal {
+  private nextSeq: number;
+  private checkpoints: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly dir: string,
+    private readonly writer: GroupCommitWriter,
+    private readonly checkpointDir: string | null,
+    private readonly durable: boolean,
+    private readonly upcasters: UpcasterTable,
+    lastSeq: number,
+  ) {
+    this.nextSeq = lastSeq + 1;
+  }
+
+  get lastSeq(): number {
+    return this.writer.durableSeq;
+  }
+
+  /** Flushes so far (one write and, when durable, one fdatasync each). Not part of `Journal`: for tests and benchmarks. */
+  get flushes(): number {
+    return this.writer.flushes;
+  }
+
+  append(events: readonly EventInput[]): Promise<JournalRecord[]> {
+    if (events.length === 0) return Promise.resolve([]);
+    for (const e of events) {
+      if (!Object.prototype.hasOwnProperty.call(EVENT_VERSIONS, e.type)) {
+        return Promise.reject(new AtelierError('INVALID_ARGUMENT', `cannot journal unknown event type "${e.type}": add it to events/catalogue.ts`, { type: e.type }));
+      }
+    }
+    // Seqs are taken now, synchronously, so sequence order is call order.
+    const first = this.nextSeq;
+    const records: JournalRecord[] = new Array(events.length);
+    let text = '';
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i];
+      const r = { seq: first + i, v: EVENT_VERSIONS[e.type], type: e.type, key: e.key, data: e.data } as JournalRecord;
+      records[i] = r;
+      text += encodeRecord(r);
+    }
+    const done = this.writer.enqueue(text, first, first + events.length - 1);
+    if (!this.closed) this.nextSeq += events.length;
+    return done.then(() => records);
+  }
+
+  writeCheckpoint<S>(seq: number, state: S): Promise<void> {
+    if (this.closed) return Promise.reject(new AtelierError('CLOSED', `the journal in ${this.dir} is closed: open it again to checkpoint`));
+    if (!Number.isSafeInteger(seq) || seq < 0 || seq > this.lastSeq) {
+      return Promise.reject(new AtelierError(
+        'INVALID_ARGUMENT',
+        `cannot checkpoint at seq ${seq}: the journal in ${this.dir} has records up to ${this.lastSeq} on disk; checkpoint only a fold of appended records`,
+        { seq, lastSeq: this.lastSeq },
+      ));
+    }
+    const dir = this.checkpointDir;
+    if (dir === null) return Promise.resolve();
+    // Serialised, so a slow older checkpoint cannot prune a newer one being written.
+    const run = this.checkpoints.then(() => writeCheckpointFile(dir, seq, state, this.durable));
+    this.checkpoints = run.catch(() => undefined);
+    return run;
+  }
+
+  async *readAll(fromSeq = 1): AsyncIterable<JournalRecord> {
+    // Stop at what is on disk now: a segment being appended may end in a half-written batch.
+    const upTo = this.lastSeq;
+    if (upTo < fromSeq) return;
+    const segs = await listSegments(this.dir);
+    const start = firstSegmentAfter(segs, fromSeq - 1);
+    let expected = segs[start]?.first ?? 1;
+    for (let i = start; i < segs.length && expected <= upTo; i++) {
+      const seg = segs[i];
+      if (seg.first !== expected) throw corruptError(seg.path, expected, 0, `the segment starts at record ${seg.first}`);
+      const buf = await fs.promises.readFile(seg.path);
+      const scan = scanSegment(seg, buf, expected, i === segs.length - 1);
+      for (const { record, offset } of scan.records) {
+        if (record.seq > upTo) return;
+        if (record.seq >= fromSeq) yield upcastRecord(record, this.upcasters, { segment: seg.path, offset });
+      }
+      expected = scan.nextSeq;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.checkpoints;
+    await this.writer.close();
+  }
+}
+
+/**
+ * Opens (creating if needed) a journal: loads the latest valid checkpoint, verifies and returns the
+ * tail after it, cutting off a torn last record. The caller must hold the state directory's lock
+ * (`acquireLock`) for a durable journal.
+ *
+ * @throws AtelierError `JOURNAL_CORRUPT` (details `{ seq, offset, segment }`) for a bad record with
+ *   valid ones after it, or a gap in the sequence; `JOURNAL_VERSION` for a record from a newer atelier.
+ * @example
+ * ```ts
+ * const volatile = await openJournal({ dir: '/run/atelier/journal', durable: false });
+ * const live = new Map(volatile.tail.filter((r) => r.type === 'container.created').map((r) => [r.key, r]));
+ * ```
+ */
+export async function openJournal<S = unknown>(opts: JournalOptions): Promise<OpenedJournal<S>> {
+  const dir = resolve(opts.dir);
+  const durable = opts.durable;
+  const upcasters = opts.upcasters ?? UPCASTERS;
+  const checkpointDir = opts.checkpointDir !== undefined ? resolve(opts.checkpointDir) : durable ? join(dirname(dir), 'checkpoints') : null;
+  await fs.promises.mkdir(dir, { recursive: true });
+
+  const checkpoint = checkpointDir ? (await loadLatestCheckpoint<S>(checkpointDir)).checkpoint : null;
+  const after = checkpoint?.seq ?? 0;
+  const segs = await listSegments(dir);
+  const start = firstSegmentAfter(segs, after);
+  const tail: JournalRecord[] = [];
+  let repaired: OpenedJournal<S>['repaired'] = null;
+  let expected = segs.length > 0 ? segs[start].first : after + 1;
+  if (segs.length > 0 && start === 0 && segs[0].first !== 1 && segs[0].first > after + 1) {
+    throw corruptError(segs[0].path, after + 1, 0, `the first segment starts at record ${segs[0].first}, so records ${after + 1}..${segs[0].first - 1} are missing`);
+  }
+  let last: { path: string; size: number } | null = null;
+  for (let i = start; i < segs.length; i++) {
+    const seg = segs[i];
+    if (seg.first !== expected) throw corruptError(seg.path, expected, 0, `the segment starts at record ${seg.first} (a gap or overlap between segments)`);
+    const isLast = i === segs.length - 1;
+    const buf = await fs.promises.readFile(seg.path);
+    const scan = scanSegment(seg, buf, expected, isLast);
+    for (const { record, offset } of scan.records) {
+      if (record.seq > after) tail.push(upcastRecord(record, upcasters, { segment: seg.path, offset }));
+    }
+    expected = scan.nextSeq;
+    let size = buf.length;
+    if (scan.torn) {
+      const { offset, bytes } = scan.torn;
+      const keptAt = await cutTornTail(dir, seg, expected, offset, buf.subarray(offset), durable);
+      repaired = { segment: seg.path, offset, bytes, keptAt };
+      size = offset;
+    }
+    if (isLast) last = { path: seg.path, size };
+  }
+  const lastSeq = expected - 1;
+  if (segs.length === 0 && after > 0) {
+    // A checkpoint without the journal it summarises: the journal was deleted or moved.
+    throw corruptError(join(dir, '(none)'), after + 1, 0, `checkpoint ${after} exists but the journal has no segments`);
+  }
+  if (after > lastSeq) {
+    throw corruptError(last!.path, lastSeq + 1, last!.size, `the checkpoint is at record ${after} but the journal ends at ${lastSeq}`);
+  }
+  // Directory entries created before a crash (segments, repairs) are made durable before anything builds on them.
+  if (durable) await fsyncDir(dir);
+  const writer = new GroupCommitWriter({ dir, durable, segmentBytes: opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES, last }, lastSeq);
+  const journal = new SegmentJournal(dir, writer, checkpointDir, durable, upcasters, lastSeq);
+  return { journal, checkpoint, tail, repaired };
+}

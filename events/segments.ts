@@ -1,0 +1,204 @@
+/**
+ * Journal segments: append-only files named by the sequence number of their first record
+ * (`000000000001.jsonl`), so a reader that only needs records after seq N can skip every segment
+ * whose successor starts at or below N + 1 without opening it.
+ *
+ * Scanning tells a torn tail (a crash in the middle of the last write: bad bytes at the end of the
+ * last segment, nothing valid after them) from corruption (a bad record with valid ones after it,
+ * or a gap in the sequence), which is refused: committed history is never truncated.
+ *
+ * @example
+ * ```ts
+ * const segs = await listSegments('/state/journal');
+ * const scan = scanSegment(segs[0], await readFile(segs[0].path), segs[0].first, true);
+ * ```
+ */
+import fs from 'node:fs';
+import { join } from 'node:path';
+import { AtelierError } from '../errors.ts';
+import type { JournalRecord } from './catalogue.ts';
+import { decodeLine, lines } from './record.ts';
+import type { SealFailure } from './record.ts';
+
+export interface SegmentInfo {
+  readonly name: string;
+  readonly path: string;
+  /** Sequence number of the segment's first record (from its name). */
+  readonly first: number;
+}
+
+const SEGMENT_RE = /^(\d{12,})\.jsonl$/;
+
+/** File name of the segment whose first record is `first`. */
+export function segmentName(first: number): string {
+  return `${String(first).padStart(12, '0')}.jsonl`;
+}
+
+/**
+ * The segments in `dir`, in sequence order. Files that are not segments (torn-tail keepsakes,
+ * editor backups) are ignored.
+ *
+ * @example
+ * ```ts
+ * for (const s of await listSegments(dir)) console.log(s.first, s.path);
+ * ```
+ */
+export async function listSegments(dir: string): Promise<SegmentInfo[]> {
+  let names: string[];
+  try {
+    names = await fs.promises.readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const segs: SegmentInfo[] = [];
+  for (const name of names) {
+    const m = SEGMENT_RE.exec(name);
+    if (m) segs.push({ name, path: join(dir, name), first: Number(m[1]) });
+  }
+  return segs.sort((a, b) => a.first - b.first);
+}
+
+/**
+ * Index of the first segment that may hold a record with seq > `after`: every segment before it
+ * ends below `after + 1`, because its successor starts at or below `after + 1`.
+ */
+export function firstSegmentAfter(segs: readonly SegmentInfo[], after: number): number {
+  let i = 0;
+  while (i + 1 < segs.length && segs[i + 1].first <= after + 1) i++;
+  return i;
+}
+
+/** One decoded (not yet upcast) record and where its line starts. */
+export interface ScannedRecord {
+  readonly record: JournalRecord;
+  readonly offset: number;
+}
+
+export interface SegmentScan {
+  readonly records: ScannedRecord[];
+  /** The seq the next record must have. */
+  readonly nextSeq: number;
+  /** Where the torn tail starts and how long it is (last segment only). */
+  readonly torn: { readonly offset: number; readonly bytes: number } | null;
+}
+
+const WHY: Record<SealFailure | 'unterminated', string> = {
+  short: 'the line is too short to be a record',
+  'no-seal': 'the line has no checksum',
+  crc: 'the checksum does not match',
+  json: 'the line is not valid JSON',
+  shape: 'the line is not a journal record',
+  unterminated: 'the line has no newline',
+};
+
+/**
+ * The `JOURNAL_CORRUPT` error for a segment, naming the file, the seq expected there and the byte
+ * offset, with `details: { seq, offset, segment }` (segment = the file's path).
+ */
+export function corruptError(segment: string, seq: number, offset: number, what: string): AtelierError {
+  return new AtelierError(
+    'JOURNAL_CORRUPT',
+    `journal segment ${segment} is corrupt at byte ${offset}, where record ${seq} should be: ${what}. ` +
+      'This is not a torn write, so atelier will not truncate committed history. Stop here: restore ' +
+      'the state directory from a backup, or inspect the segment (one JSON record a line) and repair it by hand.',
+    { seq, offset, segment },
+  );
+}
+
+function decodeSpan(buf: Buffer, span: { start: number; end: number; terminated: boolean }) {
+  if (!span.terminated) return { ok: false as const, why: 'unterminated' as const };
+  return decodeLine(buf.subarray(span.start, span.end));
+}
+
+/**
+ * Decodes one segment's bytes, checking every record's seal and that seqs run on from `expected`.
+ * A bad line at the end of the last segment with no valid line after it is a torn tail
+ * (reported, not thrown); anything else wrong throws `JOURNAL_CORRUPT`.
+ *
+ * @example
+ * ```ts
+ * const { records, nextSeq, torn } = scanSegment(seg, buf, seg.first, isLast);
+ * ```
+ */
+export function scanSegment(seg: SegmentInfo, buf: Buffer, expected: number, isLast: boolean): SegmentScan {
+  const records: ScannedRecord[] = [];
+  let seq = expected;
+  const it = lines(buf);
+  for (let step = it.next(); !step.done; step = it.next()) {
+    const span = step.value;
+    const r = decodeSpan(buf, span);
+    if (r.ok) {
+      if (r.record.seq !== seq) {
+        throw corruptError(seg.path, seq, span.start, `found record ${r.record.seq} instead (a gap or a repeat in the sequence)`);
+      }
+      records.push({ record: r.record, offset: span.start });
+      seq++;
+      continue;
+    }
+    // A bad line is a torn tail only if it is in the last segment and nothing valid follows it.
+    let validAfter = false;
+    for (let rest = it.next(); !rest.done; rest = it.next()) {
+      if (decodeSpan(buf, rest.value).ok) {
+        validAfter = true;
+        break;
+      }
+    }
+    if (!isLast || validAfter) {
+      const after = validAfter ? 'valid records follow it' : 'it is not the last segment';
+      throw corruptError(seg.path, seq, span.start, `${WHY[r.why]} and ${after}`);
+    }
+    return { records, nextSeq: seq, torn: { offset: span.start, bytes: buf.length - span.start } };
+  }
+  return { records, nextSeq: seq, torn: null };
+}
+
+/**
+ * Cuts a torn tail off the segment, after keeping its bytes in `dir/torn-<seq>-<offset>.bin` for the
+ * replay debugger. When durable, both are fsynced before returning.
+ *
+ * @returns the path of the kept bytes.
+ * @example
+ * ```ts
+ * const keptAt = await cutTornTail(dir, seg, scan.nextSeq, scan.torn.offset, buf.subarray(scan.torn.offset), true);
+ * ```
+ */
+export async function cutTornTail(
+  dir: string,
+  seg: SegmentInfo,
+  seq: number,
+  offset: number,
+  bytes: Buffer,
+  durable: boolean,
+): Promise<string> {
+  let keptAt = join(dir, `torn-${seq}-${offset}.bin`);
+  // A second crash at the same place must not overwrite the first keepsake.
+  for (let n = 2; fs.existsSync(keptAt); n++) keptAt = join(dir, `torn-${seq}-${offset}.${n}.bin`);
+  const fh = await fs.promises.open(keptAt, 'wx');
+  try {
+    await fh.writeFile(bytes);
+    if (durable) await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  // The keepsake is on disk before the segment loses those bytes.
+  const sh = await fs.promises.open(seg.path, 'r+');
+  try {
+    await sh.truncate(offset);
+    if (durable) await sh.sync();
+  } finally {
+    await sh.close();
+  }
+  if (durable) await fsyncDir(dir);
+  return keptAt;
+}
+
+/** fsync a directory so that entries created, renamed or removed in it survive a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fs.promises.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * atelier as a library: open an engine on a backend, load workshop files, run commands.
+ *
+ * @example
+ * ```ts
+ * import { openEngine, loadWorkshopFile } from 'atelier';
+ * import { createFakeBackend } from 'atelier/backends/fake';
+ * const engine = await openEngine({ stateDir: '/tmp/st', runDir: '/tmp/run', backend: createFakeBackend({ seed: 1 }) });
+ * const spec = await loadWorkshopFile('fixtures/quickstart/workshop.yaml', { defaultBase: engine.backend.defaultBase });
+ * await engine.launch(spec, { onProgress: (p) => console.log(p.label, p.status) });
+ * await engine.close();
+ * ```
+ */
+export { openEngine } from './engine/index.ts';
+export type {
+  Clock,
+  CommandOptions,
+  ContainerView,
+  Engine,
+  EngineOptions,
+  EngineState,
+  GcReport,
+  IdSource,
+  Progress,
+  ReconcileReport,
+  RunRequest,
+  RunResult,
+  WorkshopStatus,
+  WorkshopView,
+} from './engine/api.ts';
+export { loadWorkshopFile, projectIdFor, sdkHash } from './engine/workshop-file.ts';
+export type { LoadWorkshopOptions } from './engine/workshop-file.ts';
+export {
+  didYouMean,
+  instanceName,
+  ownerName,
+  sdkLayerName,
+  stashName,
+  stashSdkName,
+  validateOwnerName,
+  validateProjectId,
+  validateSdkName,
+  validateWorkshopName,
+} from './engine/names.ts';
+export { AtelierError, exitCodeFor, isAtelierError } from './errors.ts';
+export type { AtelierErrorCode } from './errors.ts';
+export { BackendError, isBackendError, LAYER_KINDS, SimulatedCrash, spaceOf } from './backends/types.ts';
+export type {
+  Backend,
+  BackendErrorCode,
+  CopyRequest,
+  CreateRequest,
+  CreateSource,
+  ExecRequest,
+  ExecResult,
+  FileInfo,
+  Identity,
+  ObjectInfo,
+  ObjectKind,
+  ObjectRef,
+  Space,
+  Status,
+  Tags,
+} from './backends/types.ts';
+export type { JournalRecord, OpKind, Phase, SdkLayer, SdkSpec, StashShape, WorkshopSpec } from './events/catalogue.ts';

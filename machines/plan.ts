@@ -1,0 +1,248 @@
+/**
+ * Plans: each command compiled, once, into the saga the workshop machine walks.
+ *
+ * A plan is decided when a command is accepted and recorded whole in `op.started`, with every
+ * generated name in it, so replay never plans again. Planners are pure: the caller passes the ids.
+ *
+ * @example
+ * ```ts
+ * const plan = planLaunch({ spec, owner: 'alice', op: 'op-1', suffixes: ['0123456789abcdef', 'fedcba9876543210'] });
+ * plan.do.map((s) => s.label); // ['create', 'start', 'setup-base ros2', 'snapshot ros2', ...]
+ * ```
+ */
+import type { ObjectRef, Tags } from '../backends/types.ts';
+import type { Effect, Phase, Plan, PlanStep, SdkLayer, WorkshopShape, WorkshopSpec } from '../events/catalogue.ts';
+
+export const instanceRef = (instance: string): ObjectRef => ({ space: 'workshops', name: instance });
+export const layerRef = (layer: string): ObjectRef => ({ space: 'layers', name: layer });
+export const stashName = (instance: string): string => `stash-${instance}`;
+export const stashSdkName = (layer: string): string => `stash-${layer}`;
+export const sdkLayerName = (sdk: string, suffix: string): string => `${sdk}-${suffix}`;
+export const instanceName = (workshop: string, projectId: string): string => `${workshop}-${projectId}`;
+
+/** Everything a planner needs besides the command itself. */
+export interface PlanContext {
+  readonly owner: string;
+  readonly op: string;
+}
+
+const step = (label: string, effect: Effect, more: Partial<Pick<PlanStep, 'undo' | 'retry'>> = {}): PlanStep => ({ label, effect, ...more });
+
+function wsTags(ctx: PlanContext, shape: { instance: string; projectId: string }, workshop: string): Tags {
+  return { owner: ctx.owner, op: ctx.op, kind: 'workshop', workshop, project: shape.projectId };
+}
+
+function layerTags(ctx: PlanContext, workshop: string, projectId: string, kind: 'sdk' | 'stash' | 'stash-sdk', sdk?: SdkLayer): Tags {
+  const t: Tags = { owner: ctx.owner, op: ctx.op, kind, workshop, project: projectId };
+  if (sdk) {
+    t.sdk = sdk.sdk;
+    t.sdkHash = sdk.hash;
+  }
+  return t;
+}
+
+/** Run each SDK's hook and snapshot it, starting at SDK `from`. */
+function buildSdkSteps(ctx: PlanContext, spec: WorkshopSpec, ws: ObjectRef, from: number, suffixes: readonly string[]): { steps: PlanStep[]; layers: SdkLayer[] } {
+  const steps: PlanStep[] = [];
+  const layers: SdkLayer[] = [];
+  spec.sdks.slice(from).forEach((sdk, i) => {
+    const layer: SdkLayer = { sdk: sdk.name, hash: sdk.hash, layer: sdkLayerName(sdk.name, suffixes[i]!) };
+    layers.push(layer);
+    steps.push(step(`setup-base ${sdk.name}`, { type: 'exec', target: ws, sdk: sdk.name, script: sdk.script }));
+    steps.push(
+      step(`snapshot ${sdk.name}`, { type: 'copy', source: ws, target: layerRef(layer.layer), tags: layerTags(ctx, spec.name, spec.projectId, 'sdk', layer) }, {
+        undo: [step(`remove ${layer.layer}`, { type: 'remove', target: layerRef(layer.layer) })],
+      }),
+    );
+  });
+  return { steps, layers };
+}
+
+/** launch: create from base, start, then each SDK's hook and snapshot. Undo removes all of it. */
+export function planLaunch(args: { ctx: PlanContext; spec: WorkshopSpec; suffixes: readonly string[] }): Plan {
+  const { ctx, spec } = args;
+  const instance = instanceName(spec.name, spec.projectId);
+  const ws = instanceRef(instance);
+  const sdk = buildSdkSteps(ctx, spec, ws, 0, args.suffixes);
+  return {
+    do: [
+      step('create', { type: 'create', target: ws, base: spec.base, tags: wsTags(ctx, { instance, projectId: spec.projectId }, spec.name) }, {
+        undo: [step('remove workshop', { type: 'remove', target: ws })],
+      }),
+      step('start', { type: 'start', target: ws }),
+      ...sdk.steps,
+    ],
+    cleanup: [],
+    before: null,
+    after: { instance, projectId: spec.projectId, base: spec.base, defaultBase: spec.defaultBase, sdks: sdk.layers, stash: null },
+  };
+}
+
+/** How many leading SDK layers a refresh can keep: hashes match, layer present, base unchanged. */
+export function reusablePrefix(shape: WorkshopShape, spec: WorkshopSpec, isPresent: (layer: string) => boolean): number {
+  if (shape.base !== spec.base) return 0;
+  let k = 0;
+  while (k < shape.sdks.length && k < spec.sdks.length && shape.sdks[k]!.hash === spec.sdks[k]!.hash && isPresent(shape.sdks[k]!.layer)) k++;
+  return k;
+}
+
+/**
+ * The stash steps shared by refresh and stash: stop, copy each SDK layer to its stash-sdk copy,
+ * copy the workshop to its stash. Each copy's compensation removes it; the stop's restarts.
+ */
+function stashSteps(ctx: PlanContext, name: string, shape: WorkshopShape, isPresent: (layer: string) => boolean): PlanStep[] {
+  const ws = instanceRef(shape.instance);
+  return [
+    step('stop', { type: 'stop', target: ws }, { undo: [step('start', { type: 'start', target: ws })] }),
+    // A layer reconciliation found missing has nothing to copy; the stash records it as uncopied.
+    ...shape.sdks.filter((l) => isPresent(l.layer)).map((l) =>
+      step(`stash ${l.sdk}`, { type: 'copy', source: layerRef(l.layer), target: layerRef(stashSdkName(l.layer)), tags: layerTags(ctx, name, shape.projectId, 'stash-sdk', l) }, {
+        undo: [step(`drop stash ${l.sdk}`, { type: 'remove', target: layerRef(stashSdkName(l.layer)) })],
+      }),
+    ),
+    step('stash', { type: 'copy', source: ws, target: layerRef(stashName(shape.instance)), tags: layerTags(ctx, name, shape.projectId, 'stash') }, {
+      undo: [step('drop stash', { type: 'remove', target: layerRef(stashName(shape.instance)) })],
+    }),
+  ];
+}
+
+function dropStashSteps(shape: WorkshopShape, retry: boolean, isPresent: (layer: string) => boolean): PlanStep[] {
+  return [
+    step('drop stash', { type: 'remove', target: layerRef(stashName(shape.instance)) }, { retry }),
+    ...shape.sdks.filter((l) => isPresent(l.layer)).map((l) => step(`drop stash ${l.sdk}`, { type: 'remove', target: layerRef(stashSdkName(l.layer)) }, { retry })),
+  ];
+}
+
+/**
+ * refresh: stop, stash, rebuild in place from the last reusable layer (or the base), delete the
+ * layers after it, start, run the remaining hooks with snapshots; clean-up drops the stash.
+ * Undo (the compensations in reverse) is exactly an unstash followed by dropping the stash.
+ */
+export function planRefresh(args: { ctx: PlanContext; name: string; shape: WorkshopShape; spec: WorkshopSpec; reuse: number; suffixes: readonly string[]; isPresent: (layer: string) => boolean }): Plan {
+  const { ctx, name, shape, spec, reuse, isPresent } = args;
+  const ws = instanceRef(shape.instance);
+  const stash = layerRef(stashName(shape.instance));
+  const tags = wsTags(ctx, shape, name);
+  const unstash = step('unstash', { type: 'copy', source: stash, target: ws, tags, refresh: true });
+  const rebuild =
+    reuse > 0
+      ? step(`rebuild from ${shape.sdks[reuse - 1]!.sdk}`, { type: 'copy', source: layerRef(shape.sdks[reuse - 1]!.layer), target: ws, tags, refresh: true }, { undo: [unstash] })
+      : step('rebuild from base', { type: 'create', target: ws, base: spec.base, tags, refresh: true }, { undo: [unstash] });
+  const dropOld = shape.sdks.slice(reuse).map((l) =>
+    step(`remove ${l.layer}`, { type: 'remove', target: layerRef(l.layer) }, {
+      undo: !isPresent(l.layer) ? [] : [step(`restore ${l.sdk}`, { type: 'copy', source: layerRef(stashSdkName(l.layer)), target: layerRef(l.layer), tags: layerTags(ctx, name, shape.projectId, 'sdk', l), refresh: true })],
+    }),
+  );
+  const build = buildSdkSteps(ctx, { ...spec, name, projectId: shape.projectId }, ws, reuse, args.suffixes);
+  return {
+    do: [...stashSteps(ctx, name, shape, isPresent), rebuild, ...dropOld, step('start', { type: 'start', target: ws }, { undo: [step('stop', { type: 'stop', target: ws })] }), ...build.steps],
+    cleanup: dropStashSteps(shape, false, isPresent),
+    before: shape,
+    after: { ...shape, base: spec.base, defaultBase: spec.defaultBase, sdks: [...shape.sdks.slice(0, reuse), ...build.layers], stash: null },
+  };
+}
+
+/** stash: keep a copy of the workshop and its SDK layers that `unstash` can return to. */
+export function planStash(args: { ctx: PlanContext; name: string; shape: WorkshopShape; isPresent: (layer: string) => boolean }): Plan {
+  const { ctx, name, shape, isPresent } = args;
+  const ws = instanceRef(shape.instance);
+  return {
+    do: [...stashSteps(ctx, name, shape, isPresent), step('start', { type: 'start', target: ws })],
+    cleanup: [],
+    before: shape,
+    after: { ...shape, stash: { layer: stashName(shape.instance), sdkLayers: shape.sdks.map((l) => ({ ...l, copy: isPresent(l.layer) ? stashSdkName(l.layer) : null })), op: ctx.op } },
+  };
+}
+
+/**
+ * unstash: return the workshop to its stash. Past the stop (the pivot) nothing can be undone, so
+ * every later step rolls forward: it is retried, and reconciliation resumes it after a crash.
+ */
+export function planUnstash(args: { ctx: PlanContext; name: string; shape: WorkshopShape }): Plan {
+  const { ctx, name, shape } = args;
+  const stash = shape.stash!;
+  const ws = instanceRef(shape.instance);
+  // Layers the stash holds no copy of (a restore's stash) are kept as they are.
+  const kept = new Set([...stash.sdkLayers.map((l) => l.layer)]);
+  const copied = stash.sdkLayers.filter((l): l is SdkLayer & { copy: string } => l.copy !== null);
+  const retry = true;
+  return {
+    do: [
+      step('stop', { type: 'stop', target: ws }, { undo: [step('start', { type: 'start', target: ws })] }),
+      step('unstash', { type: 'copy', source: layerRef(stash.layer), target: ws, tags: wsTags(ctx, shape, name), refresh: true }, { retry }),
+      ...shape.sdks.filter((l) => !kept.has(l.layer)).map((l) => step(`remove ${l.layer}`, { type: 'remove', target: layerRef(l.layer) }, { retry })),
+      ...copied.map((l) =>
+        step(`restore ${l.sdk}`, { type: 'copy', source: layerRef(l.copy), target: layerRef(l.layer), tags: layerTags(ctx, name, shape.projectId, 'sdk', l), refresh: true }, { retry }),
+      ),
+      step('start', { type: 'start', target: ws }, { retry }),
+      step('drop stash', { type: 'remove', target: layerRef(stash.layer) }, { retry }),
+      ...copied.map((l) => step(`drop stash ${l.sdk}`, { type: 'remove', target: layerRef(l.copy) }, { retry })),
+    ],
+    cleanup: [],
+    before: shape,
+    after: { ...shape, sdks: stash.sdkLayers.map(({ sdk, hash, layer }) => ({ sdk, hash, layer })), stash: null },
+  };
+}
+
+/**
+ * restore(sdk): return the workshop's root filesystem to the state right after `sdk`'s hook,
+ * keeping its identity and every layer; a temporary stash makes it undoable.
+ */
+export function planRestore(args: { ctx: PlanContext; name: string; shape: WorkshopShape; sdk: string }): Plan {
+  const { ctx, name, shape } = args;
+  const ws = instanceRef(shape.instance);
+  const stash = layerRef(stashName(shape.instance));
+  const layer = shape.sdks.find((l) => l.sdk === args.sdk)!;
+  const tags = wsTags(ctx, shape, name);
+  return {
+    do: [
+      step('stop', { type: 'stop', target: ws }, { undo: [step('start', { type: 'start', target: ws })] }),
+      step('stash', { type: 'copy', source: ws, target: stash, tags: layerTags(ctx, name, shape.projectId, 'stash') }, {
+        undo: [step('drop stash', { type: 'remove', target: stash })],
+      }),
+      step(`restore ${layer.sdk}`, { type: 'copy', source: layerRef(layer.layer), target: ws, tags, refresh: true }, {
+        undo: [step('unstash', { type: 'copy', source: stash, target: ws, tags, refresh: true })],
+      }),
+      step('start', { type: 'start', target: ws }, { undo: [step('stop', { type: 'stop', target: ws })] }),
+    ],
+    cleanup: [step('drop stash', { type: 'remove', target: stash })],
+    before: shape,
+    after: shape,
+  };
+}
+
+/** remove: the workshop, its SDK layers and any stash. Rolls forward: every step is retried. */
+export function planRemove(args: { ctx: PlanContext; shape: WorkshopShape }): Plan {
+  const { shape } = args;
+  const retry = true;
+  return {
+    do: [
+      step('remove workshop', { type: 'remove', target: instanceRef(shape.instance) }, { retry }),
+      ...shape.sdks.map((l) => step(`remove ${l.layer}`, { type: 'remove', target: layerRef(l.layer) }, { retry })),
+      ...(shape.stash
+        ? [
+            step('drop stash', { type: 'remove', target: layerRef(shape.stash.layer) }, { retry }),
+            ...shape.stash.sdkLayers.flatMap((l) => (l.copy ? [step(`drop stash ${l.sdk}`, { type: 'remove', target: layerRef(l.copy) }, { retry })] : [])),
+          ]
+        : []),
+    ],
+    cleanup: [],
+    before: shape,
+    after: null,
+  };
+}
+
+/** The undo phase after do step `from` failed (or was aborted): compensations of 0..from, reversed. */
+export function undoSteps(plan: Plan, from: number): PlanStep[] {
+  const out: PlanStep[] = [];
+  for (let i = Math.min(from, plan.do.length - 1); i >= 0; i--) {
+    const u = plan.do[i]!.undo;
+    if (u) out.push(...u);
+  }
+  return out;
+}
+
+/** The steps of one phase of an op. */
+export function phaseSteps(plan: Plan, phase: Phase, undoFrom: number): readonly PlanStep[] {
+  return phase === 'do' ? plan.do : phase === 'cleanup' ? plan.cleanup : undoSteps(plan, undoFrom);
+}

@@ -1,0 +1,87 @@
+/**
+ * Shared by the LXD tests: is a daemon there, a unique owner per run, and clean-up of that owner's
+ * projects (every instance, then the projects themselves).
+ *
+ * When the socket is absent, tests call `lxdUnavailable(test)`: in CI (`process.env.CI`) that is a
+ * failing test naming the fix; elsewhere a skipped test with the reason printed.
+ */
+import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import type { Test } from 'uvu';
+import { LxdClient, resolveSocket } from '../../backends/lxd/client.ts';
+import type { LxdInstance } from '../../backends/lxd/client.ts';
+
+export const LXD_SOCKET = resolveSocket(process.env.ATELIER_LXD_SOCKET);
+export const LXD_BASE = process.env.ATELIER_LXD_BASE ?? 'busybox';
+
+export async function lxdAvailable(): Promise<{ ok: true } | { ok: false; reason: string }> {
+  if (!existsSync(LXD_SOCKET)) return { ok: false, reason: `LXD socket ${LXD_SOCKET} is absent` };
+  const c = new LxdClient(LXD_SOCKET);
+  try {
+    const aliases = await c.get<Array<{ name: string }>>('/1.0/images/aliases', { recursion: 1 });
+    if (!aliases.some((a) => a.name === LXD_BASE)) return { ok: false, reason: `LXD has no image alias "${LXD_BASE}"` };
+    return { ok: true };
+  } catch (e) {
+    return { ok: false, reason: `LXD is not answering at ${LXD_SOCKET}: ${(e as Error).message}` };
+  } finally {
+    c.close();
+  }
+}
+
+/** Register the "no LXD" outcome: fail loudly in CI, skip with a reason elsewhere. */
+export function lxdUnavailable(test: Test, what: string, reason: string): void {
+  const fix = 'run `sudo bash scripts/lxd-setup.sh` (Debian, root) to install and start LXD with the busybox image';
+  if (process.env.CI) {
+    test(`${what}: LXD must be available in CI`, () => {
+      throw new Error(`${reason}; ${fix}`);
+    });
+  } else {
+    console.log(`SKIP ${what}: ${reason}; ${fix}`);
+    test.skip(`${what} (LXD unavailable: ${reason})`, () => undefined);
+  }
+}
+
+/** A fresh owner for one run: its projects exist only for this run. */
+export function uniqueOwner(prefix = 'atl'): string {
+  return `${prefix}-${process.pid.toString(36)}${randomBytes(3).toString('hex')}`;
+}
+
+/** Delete every instance in the owner's two projects, then the projects. Never throws. */
+export async function purgeOwner(owner: string): Promise<void> {
+  const c = new LxdClient(LXD_SOCKET);
+  try {
+    for (const project of [`workshop.${owner}`, `workshop-layers.${owner}`]) {
+      let insts: LxdInstance[] = [];
+      try {
+        insts = await c.get<LxdInstance[]>('/1.0/instances', { project, recursion: 1 });
+      } catch {
+        continue;
+      }
+      await Promise.all(
+        insts.map(async (i) => {
+          const q = { project };
+          if (i.status !== 'Stopped') await c.async('PUT', `/1.0/instances/${i.name}/state`, { action: 'stop', force: true, timeout: -1 }, q).catch(() => undefined);
+          await c.async('DELETE', `/1.0/instances/${i.name}`, undefined, q).catch(() => undefined);
+        }),
+      );
+      try {
+        const pools = await c.get<string[]>('/1.0/storage-pools');
+        for (const p of pools) {
+          const pool = p.split('/').pop()!;
+          const vols = await c.get<Array<{ name: string; type: string }>>(`/1.0/storage-pools/${pool}/volumes/custom`, { project, recursion: 1 }).catch(() => []);
+          for (const v of vols) await c.sync('DELETE', `/1.0/storage-pools/${pool}/volumes/custom/${v.name}`, undefined, { project }).catch(() => undefined);
+        }
+      } catch {
+        /* no pools listed */
+      }
+      await c.sync('DELETE', `/1.0/projects/${encodeURIComponent(project)}`).catch(() => undefined);
+    }
+  } finally {
+    c.close();
+  }
+}
+
+/** Raw client for assertions on what LXD really holds. */
+export function rawClient(): LxdClient {
+  return new LxdClient(LXD_SOCKET);
+}
