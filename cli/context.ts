@@ -8,6 +8,7 @@
  * await withEngine(ctx, async (engine, backend) => engine.list());
  * ```
  */
+import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { AtelierError } from '../errors.ts';
@@ -134,11 +135,31 @@ export async function withBackend<T>(ctx: Context, fn: (backend: Backend) => Pro
 }
 
 /**
+ * Create the state and run directories up front, so that a directory the user may not create is
+ * a clear invalid-input error naming the option to use, not an errno from deep in the engine.
+ */
+async function ensureDirs(ctx: Context): Promise<void> {
+  const dirs: [string, string, string][] = [
+    [ctx.stateDir, '--state-dir', 'set XDG_STATE_HOME or pass --state-dir DIR'],
+    [ctx.runDir, '--run-dir', 'set XDG_RUNTIME_DIR or pass --run-dir DIR'],
+  ];
+  for (const [dir, option, fix] of dirs) {
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new AtelierError('INVALID_ARGUMENT', `cannot create ${option} directory ${dir} (${err.message}): ${fix}`, { option, path: dir }, { cause: e });
+    }
+  }
+}
+
+/**
  * Open the engine on the configured backend, run `fn`, close both. Call it only once the
  * command's input is validated: opening appends to the journal (reconciliation).
  */
 export async function withEngine<T>(ctx: Context, fn: (engine: Engine, backend: Backend) => Promise<T>, opts: { reconcile?: boolean } = {}): Promise<T> {
   const openEngine = await loadOpenEngine();
+  await ensureDirs(ctx);
   const backend = await createBackend(ctx.backendConfig);
   let engine: Engine;
   try {

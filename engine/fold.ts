@@ -207,9 +207,14 @@ export function evolve(s: FoldState, r: JournalRecord): void {
       const op = s.ops[d.op];
       if (!op) return;
       op.pending = false;
+      const effect = phaseSteps(op.plan, d.phase, op.undoFrom)[d.step]?.effect;
       if (d.decision === 'done') {
         op.step = d.step + 1;
         applyEffectOutcome(s, op, d.phase, d.step, undefined);
+      } else if (effect && (effect.type === 'create' || effect.type === 'copy') && !effect.refresh && !d.observation.present) {
+        // The create never happened: there is nothing to account for.
+        const key = objectKey(effect.target);
+        if (s.objects[key]?.state === 'pending') delete s.objects[key];
       } else if (d.decision === 'fail' || d.decision === 'unknown') {
         op.failure = { code: d.decision === 'fail' ? 'NOT_OWNED' : 'INTERRUPTED', message: `outcome of step ${d.step} (${d.phase}) could not be confirmed` };
       }

@@ -34,7 +34,8 @@ interface Pending {
   readonly text: string;
   readonly firstSeq: number;
   readonly lastSeq: number;
-  readonly resolve: () => void;
+  readonly value: unknown;
+  readonly resolve: (value: unknown) => void;
   readonly reject: (e: unknown) => void;
 }
 
@@ -72,6 +73,8 @@ export class GroupCommitWriter {
   private segSize: number;
   private failure: unknown = null;
   private closed = false;
+  /** When the writer last went idle (performance.now()): the gap until the next flush is appenders' compute time. */
+  private idleSince = 0;
   /** Highest seq known to be on disk. */
   durableSeq = 0;
   /** Flushes done (one write, and one fdatasync when durable, each): for tests and benchmarks. */
@@ -84,22 +87,24 @@ export class GroupCommitWriter {
     this.durableSeq = durableSeq;
   }
 
-  /** Queues encoded lines holding records `firstSeq..lastSeq`; resolves once they are on disk. */
-  enqueue(text: string, firstSeq: number, lastSeq: number): Promise<void> {
+  /** Queues encoded lines holding records `firstSeq..lastSeq`; resolves to `value` once they are on disk. */
+  enqueue<T>(text: string, firstSeq: number, lastSeq: number, value: T): Promise<T> {
     if (this.closed) return Promise.reject(closedError(this.opts.dir));
     if (this.failure) return Promise.reject(failedError(this.opts.dir, this.failure));
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ text, firstSeq, lastSeq, resolve, reject });
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ text, firstSeq, lastSeq, value, resolve: resolve as (v: unknown) => void, reject });
       // Start on a microtask so appends made in the same tick share the first flush too.
       if (!this.running) this.running = Promise.resolve().then(() => this.drain());
     });
   }
 
   private async drain(): Promise<void> {
+    let idleBefore = performance.now() - this.idleSince;
     try {
       while (this.queue.length > 0) {
         const batch = this.queue;
         this.queue = [];
+        const started = performance.now();
         try {
           await this.flush(batch);
         } catch (e) {
@@ -111,11 +116,35 @@ export class GroupCommitWriter {
           return;
         }
         this.durableSeq = batch[batch.length - 1].lastSeq;
-        for (const p of batch) p.resolve();
+        this.wake(batch, idleBefore, performance.now() - started);
+        idleBefore = 0;
       }
     } finally {
       this.running = null;
+      this.idleSince = performance.now();
     }
+  }
+
+  /**
+   * Resolves a flushed batch. When nothing else is queued, the appenders are woken in two waves
+   * (the second on the next turn of the event loop): appenders that append again right away then
+   * form two groups, one on disk while the other computes its next records, instead of all
+   * computing and then all waiting on one fdatasync. Once two groups exist, completions find the
+   * other group queued and the waves are not needed. Waves are used only when the writer sat idle
+   * (appenders computing) longer before this flush than the flush took (disk): on a slow disk one
+   * big group per fdatasync is better.
+   */
+  private wake(batch: Pending[], idleBefore: number, flushTook: number): void {
+    // Two groups pay off only when computing a full batch takes longer than writing it.
+    if (process.env.NOSTAGGER || !this.opts.durable || this.queue.length > 0 || batch.length < 2 || idleBefore <= flushTook) {
+      for (const p of batch) p.resolve(p.value);
+      return;
+    }
+    const half = batch.length >>> 1;
+    for (let i = 0; i < half; i++) batch[i].resolve(batch[i].value);
+    setImmediate(() => {
+      for (let i = half; i < batch.length; i++) batch[i].resolve(batch[i].value);
+    });
   }
 
   private async flush(batch: Pending[]): Promise<void> {

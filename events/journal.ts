@@ -32,7 +32,7 @@ import type { EventInput, JournalRecord } from './catalogue.ts';
 import { loadLatestCheckpoint, writeCheckpointFile } from './checkpoint.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import { GroupCommitWriter } from './group-commit.ts';
-import { encodeRecord } from './record.ts';
+import { sealJson } from './record.ts';
 import { corruptError, cutTornTail, firstSegmentAfter, fsyncDir, listSegments, scanSegment } from './segments.ts';
 import { UPCASTERS, upcastRecord } from './upcast.ts';
 import type { UpcasterTable } from './upcast.ts';
@@ -114,13 +114,14 @@ class SegmentJournal implements Journal {
     let text = '';
     for (let i = 0; i < events.length; i++) {
       const e = events[i];
+      // Built in the on-disk key order, so it is encoded as it is.
       const r = { seq: first + i, v: EVENT_VERSIONS[e.type], type: e.type, key: e.key, data: e.data } as JournalRecord;
       records[i] = r;
-      text += encodeRecord(r);
+      text += sealJson(JSON.stringify(r)) + '\n';
     }
-    const done = this.writer.enqueue(text, first, first + events.length - 1);
+    const done = this.writer.enqueue(text, first, first + events.length - 1, records);
     if (!this.closed) this.nextSeq += events.length;
-    return done.then(() => records);
+    return done;
   }
 
   writeCheckpoint<S>(seq: number, state: S): Promise<void> {

@@ -23,8 +23,11 @@ export const SEAL_BYTES = SEAL_PREFIX.length + 8 + 2;
 
 const NEWLINE = 0x0a;
 
+const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** Lower-case 8-digit hex of a CRC (a table beats toString + padStart on the append path). */
 function hex8(n: number): string {
-  return n.toString(16).padStart(8, '0');
+  return HEX2[n >>> 24] + HEX2[(n >>> 16) & 255] + HEX2[(n >>> 8) & 255] + HEX2[n & 255];
 }
 
 /**

@@ -114,8 +114,9 @@ function next(op: OpFacts, event: WorkshopEvent): Decision[] {
     if (phase === 'undo') return [{ type: 'finish', params: { outcome: 'undone', code: failure?.code ?? 'OP_FAILED', message: failure?.message ?? 'failed' } }];
     return [{ type: 'finish', params: { outcome: 'done' } }];
   };
-  // `from` is the last do step that may have taken effect: the failed one, or (on an abort, which
-  // comes between steps) the one before the next.
+  // `from` is the last do step that may have taken effect: the failed one, or on an abort the one
+  // that was running or next (after a crash nobody knows which). Compensations are idempotent, so
+  // compensating a step that never ran costs a call, never correctness.
   const rollBack = (from: number, code: string, message: string): Decision[] => {
     const undo = undoSteps(op.plan, from);
     if (undo.length === 0) return [{ type: 'finish', params: { outcome: 'undone', code, message } }];
@@ -128,10 +129,10 @@ function next(op: OpFacts, event: WorkshopEvent): Decision[] {
     case 'resume':
       return advance(op.phase, op.step, op.failure);
     case 'abort':
-      // Past the pivot (a retried step), in undo or in clean-up, an abort changes nothing: the op
-      // rolls on to a consistent end. Before it, an abort is undone like a failure.
-      if (op.phase !== 'do' || current?.retry) return [];
-      return rollBack(op.step - 1, event.code, event.message);
+      // Past the pivot (a retried step), after the last do step, in undo or in clean-up, an abort
+      // changes nothing: the op rolls on to a consistent end. Before, it is undone like a failure.
+      if (op.phase !== 'do' || current?.retry || op.step >= op.plan.do.length) return [];
+      return rollBack(op.step, event.code, event.message);
     case 'step.failed': {
       const rollsForward = op.phase !== 'do' || current?.retry === true;
       if (!rollsForward) return rollBack(op.step, event.code, event.message);

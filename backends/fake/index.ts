@@ -33,7 +33,7 @@ import { FakeStore } from './store.ts';
 export type { CallRecord, TraceOptions } from './calls.ts';
 export type { FaultPlan, FaultRule, RandomAction, RandomFaults } from './faults.ts';
 export type { FakeFile, FileTree } from './rootfs.ts';
-export type { FakeImage, FakeObject } from './store.ts';
+export type { FakeImage, FakeObject, FakeScratch } from './store.ts';
 
 export interface FakeBackendOptions {
   /** Seeds identities (MACs, uuids). Default 1. Ignored when `file` already holds an image. */
@@ -75,7 +75,7 @@ export interface FakeBackend extends Backend {
   load(image: FakeImage): void;
   /** The objects (deep copies), sorted by space then name. */
   objects(): FakeObject[];
-  /** Scratch key → transient containers (`space/name`) sharing it. */
+  /** Scratch key → transient containers (`space/name`) sharing it, sorted. */
   scratches(): Record<string, string[]>;
   /** Put an object in place without a port call, e.g. one not owned (no `owner` tag). */
   plant(ref: ObjectRef, opts?: PlantOptions): void;
@@ -205,7 +205,7 @@ class Fake implements FakeBackend {
   }
 
   scratches(): Record<string, string[]> {
-    return this.store.scratches();
+    return Object.fromEntries(Object.entries(this.store.scratches()).map(([k, v]) => [k, v.users]));
   }
 
   plant(ref: ObjectRef, opts: PlantOptions = {}): void {

@@ -13,6 +13,7 @@
  * - Names must be valid LXD instance names (1-63 of `[A-Za-z0-9-]`, no leading or trailing `-`,
  *   not all digits), and `tags.kind` must belong to the target's space: `INVALID` otherwise.
  * - `stop` on a layer succeeds (it is never running); a transient container cannot be refreshed.
+ * - Transient containers naming one `scratch` share one writable root (see `FakeScratch`).
  *
  * @example
  * ```ts
@@ -41,8 +42,20 @@ export interface FakeObject {
   base?: string;
   /** Transient containers: the object they were created from (they depend on it). */
   from?: ObjectRef;
-  /** Transient containers: the shared scratch key. */
+  /** Transient containers: the shared scratch key; their root is the scratch's (see `FakeScratch`). */
   scratch?: string;
+  /** The root filesystem (empty for containers on a scratch: theirs is the scratch's). */
+  files: FileTree;
+}
+
+/**
+ * A scratch shared by transient containers (containerd's shared scratch): one writable root they
+ * all see, so a write in one is visible in the others. It starts as a copy of the first user's
+ * source and is dropped with its last user.
+ */
+export interface FakeScratch {
+  /** The containers (`space/name`) using it, sorted. */
+  users: string[];
   files: FileTree;
 }
 
@@ -55,8 +68,8 @@ export interface FakeImage {
   projects: string[];
   /** Sorted by space then name. */
   objects: FakeObject[];
-  /** Scratch key → the transient containers (`space/name`) sharing it, sorted. */
-  scratches: Record<string, string[]>;
+  /** Scratch key → the transient containers sharing it and their shared root. */
+  scratches: Record<string, FakeScratch>;
 }
 
 const NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
@@ -79,7 +92,7 @@ function tail(text: string, max = 2000): string {
 
 export class FakeStore {
   private objs = new Map<string, FakeObject>();
-  private scratch = new Map<string, Set<string>>();
+  private scratch = new Map<string, { users: Set<string>; files: FileTree }>();
   private projects = new Set<string>();
   private rng: Prng;
   private readonly bases: readonly string[];
@@ -118,12 +131,13 @@ export class FakeStore {
     const obj = this.put({
       space: req.target.space, name: req.target.name, tags: { ...(req.tags as Record<string, string>) }, status: 'stopped',
       identity: newIdentity(this.rng), ...(from.base !== undefined ? { base: from.base } : {}),
-      from: { space: src.space, name: src.name }, ...(scratchKey !== undefined ? { scratch: scratchKey } : {}), files: cloneTree(from.files),
+      from: { space: src.space, name: src.name }, ...(scratchKey !== undefined ? { scratch: scratchKey } : {}),
+      files: scratchKey === undefined ? cloneTree(this.tree(from)) : {},
     });
     if (scratchKey !== undefined) {
-      const users = this.scratch.get(scratchKey) ?? new Set<string>();
-      users.add(key(req.target));
-      this.scratch.set(scratchKey, users);
+      const shared = this.scratch.get(scratchKey) ?? { users: new Set<string>(), files: cloneTree(this.tree(from)) };
+      shared.users.add(key(req.target));
+      this.scratch.set(scratchKey, shared);
     }
     return obj;
   }
@@ -136,7 +150,7 @@ export class FakeStore {
     const identity = this.checkRefreshTarget(req.target, req.tags, existing, req.refresh ?? false);
     return this.put({
       space: req.target.space, name: req.target.name, tags: { ...(req.tags as Record<string, string>) }, status: 'stopped', identity,
-      ...(src.base !== undefined ? { base: src.base } : {}), files: cloneTree(src.files),
+      ...(src.base !== undefined ? { base: src.base } : {}), files: cloneTree(this.tree(src)),
     });
   }
 
@@ -152,9 +166,9 @@ export class FakeStore {
     obj.status = 'stopped';
     this.objs.delete(key(ref));
     if (obj.scratch !== undefined) {
-      const sharers = this.scratch.get(obj.scratch);
-      sharers?.delete(key(ref));
-      if (sharers?.size === 0) this.scratch.delete(obj.scratch);
+      const shared = this.scratch.get(obj.scratch);
+      shared?.users.delete(key(ref));
+      if (shared?.users.size === 0) this.scratch.delete(obj.scratch);
     }
   }
 
@@ -176,7 +190,7 @@ export class FakeStore {
     this.requireOwned(obj, 'exec in');
     if (obj.space === 'layers') throw new BackendError('INVALID', `${key(ref)} is a layer; hooks run in instances`);
     if (obj.status !== 'running') throw new BackendError('INVALID', `instance ${key(ref)} is not running; start it first`);
-    const result = runScript(obj.files, req.script, req.env ?? {});
+    const result = runScript(this.tree(obj), req.script, req.env ?? {});
     if (result.exitCode !== 0) {
       const stderr = tail(result.stderr);
       const lastLine = stderr.trimEnd().split('\n').pop() ?? '';
@@ -198,8 +212,9 @@ export class FakeStore {
 
   readFile(ref: ObjectRef, path: string): FileInfo | null {
     const obj = this.get(ref, 'read a file of');
+    const files = this.tree(obj);
     try {
-      const entry = obj.files[resolvePath(obj.files, path, false)];
+      const entry = files[resolvePath(files, path, false)];
       return entry ? fileInfo(entry) : null;
     } catch (e) {
       if (e instanceof FsError) return null; // a symlink loop: nothing there to read
@@ -224,8 +239,12 @@ export class FakeStore {
     return this.sorted().map(cloneObject);
   }
 
-  scratches(): Record<string, string[]> {
-    return Object.fromEntries([...this.scratch.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, [...v].sort()]));
+  scratches(): Record<string, FakeScratch> {
+    const keys = [...this.scratch.keys()].sort();
+    return Object.fromEntries(keys.map((k) => {
+      const s = this.scratch.get(k)!;
+      return [k, { users: [...s.users].sort(), files: cloneTree(s.files) }];
+    }));
   }
 
   dump(): FakeImage {
@@ -236,10 +255,15 @@ export class FakeStore {
     this.rng = new Prng(0, image.rng);
     this.projects = new Set(image.projects);
     this.objs = new Map(image.objects.map((o) => [key(o), cloneObject(o)]));
-    this.scratch = new Map(Object.entries(image.scratches).map(([k, v]) => [k, new Set(v)]));
+    this.scratch = new Map(Object.entries(image.scratches).map(([k, v]) => [k, { users: new Set(v.users), files: cloneTree(v.files) }]));
   }
 
   // ---- helpers -----------------------------------------------------------------------------
+
+  /** An object's root filesystem: its own, or its scratch's for containers sharing one. */
+  private tree(o: FakeObject): FileTree {
+    return o.scratch !== undefined ? this.scratch.get(o.scratch)!.files : o.files;
+  }
 
   private sorted(): FakeObject[] {
     // Plain code-unit order on `space/name`: layers before workshops, then names.

@@ -40,6 +40,14 @@ export class OverlayAdapter {
     }
   }
 
+  private async unlocked<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw toBackendError(e, what);
+    }
+  }
+
   private async info(meta: ObjectMeta): Promise<ObjectInfo> {
     return toInfo(meta, (await this.store.isRunning(meta.ref)) ? 'running' : 'stopped');
   }
@@ -193,16 +201,18 @@ export class OverlayAdapter {
     }
   }
 
+  // inspect and list read without the lock: meta files and run records are replaced atomically
+  // (rename), so a reader sees the old or the new state, never a torn one.
   async inspect(ref: ObjectRef): Promise<ObjectInfo | null> {
     checkRef(ref);
-    return this.locked(`inspect ${ref.name}`, async () => {
+    return this.unlocked(`inspect ${ref.name}`, async () => {
       const meta = await this.store.meta(ref);
       return meta ? this.info(meta) : null;
     });
   }
 
   async list(owner: string): Promise<ObjectInfo[]> {
-    return this.locked('list', async () => {
+    return this.unlocked('list', async () => {
       const metas = (await this.store.allMetas()).filter((m) => m.tags?.owner === owner);
       metas.sort((a, b) => (a.ref.space === b.ref.space ? (a.ref.name < b.ref.name ? -1 : a.ref.name > b.ref.name ? 1 : 0) : a.ref.space === 'layers' ? -1 : 1));
       return Promise.all(metas.map((m) => this.info(m)));

@@ -10,6 +10,7 @@ import type { Backend, BackendError, ObjectRef, Tags } from '../../backends/type
 import { isBackendError } from '../../backends/types.ts';
 import { LXD_BASE, LXD_SOCKET, lxdAvailable, lxdUnavailable, purgeOwner, rawClient, uniqueOwner } from './lxd-env.ts';
 import type { LxdInstance } from '../../backends/lxd/client.ts';
+import { runConformance } from './conformance.ts';
 
 const avail = await lxdAvailable();
 
@@ -34,7 +35,7 @@ if (!avail.ok) {
   lxdUnavailable(t, 'lxd adapter', avail.reason);
   t.run();
 } else {
-  await registerConformance();
+  registerConformance();
 
   const owner = uniqueOwner('atl-ad');
   const wsProject = `workshop.${owner}`;
@@ -232,18 +233,9 @@ if (!avail.ok) {
   t.run();
 }
 
-/** The shared conformance suite, when it exists (written by another engineer). */
-async function registerConformance(): Promise<void> {
-  let mod: { runConformance?: (name: string, make: () => Promise<unknown>, opts?: unknown) => void };
-  try {
-    const spec = './conformance.ts';
-    mod = (await import(spec)) as typeof mod;
-  } catch (e) {
-    console.log(`lxd: conformance suite not loaded (${(e as Error).message.split('\n')[0]})`);
-    return;
-  }
-  if (!mod.runConformance) return;
-  mod.runConformance('lxd', async () => {
+/** The shared conformance suite; each test gets a fresh owner (so fresh projects), purged afterwards. */
+function registerConformance(): void {
+  runConformance('lxd', async () => {
     const owner = uniqueOwner('atl-cf');
     const backend = createLxdBackend({ owner, socket: LXD_SOCKET, stopTimeoutS: 0 });
     await backend.ensureProjects(owner);
@@ -253,6 +245,18 @@ async function registerConformance(): Promise<void> {
       cleanup: async () => {
         await backend.close();
         await purgeOwner(owner);
+      },
+      // An object atelier does not own: made through the raw API, without the owner tag.
+      plant: async (ref: ObjectRef, tags: Record<string, string> = {}) => {
+        const raw = rawClient();
+        try {
+          const config: Record<string, string> = { 'boot.autostart': 'false' };
+          for (const [k, v] of Object.entries(tags)) if (k !== 'owner') config[`user.atelier.${k}`] = v;
+          const project = ref.space === 'workshops' ? `workshop.${owner}` : `workshop-layers.${owner}`;
+          await raw.async('POST', '/1.0/instances', { name: ref.name, type: 'container', profiles: ['default'], source: { type: 'image', alias: LXD_BASE }, config }, { project });
+        } finally {
+          raw.close();
+        }
       },
     };
   });

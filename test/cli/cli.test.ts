@@ -97,6 +97,12 @@ test('--help lists every command and the exit codes; exit 0', async () => {
   }
 });
 
+test('README shows exactly what --help prints', async () => {
+  const r = await atelier(await fresh(), ['--help'], []);
+  const readme = await readFile(path.join(root, 'README.md'), 'utf8');
+  assert.ok(readme.includes(`$ atelier --help\n${r.stdout}`), 'README.md "CLI reference" must be the current `atelier --help` output');
+});
+
 test('unknown command or option, missing argument, bad --backend: exit 2', async () => {
   const d = await fresh();
   for (const args of [['frobnicate'], ['list', '--bogus'], ['show'], ['--backend', 'nope', 'list'], []]) {

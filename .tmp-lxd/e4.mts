@@ -1,0 +1,20 @@
+import { createLxdBackend } from '/work/main/backends/lxd/index.ts';
+import { openEngine, loadWorkshopFile } from '/work/main/engine/index.ts';
+import { purgeOwner, uniqueOwner } from '/work/main/test/backends/lxd-env.ts';
+import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+const owner = uniqueOwner('atl-x');
+const dir = await mkdtemp('/tmp/e4-');
+const b = createLxdBackend({ owner, stopTimeoutS: 0 });
+const e = await openEngine({ stateDir: join(dir, 's'), runDir: join(dir, 'r'), backend: b, owner });
+for (const s of ['a','b','c']) { await mkdir(join(dir,'p','.workshop',s,'hooks'),{recursive:true}); await writeFile(join(dir,'p','.workshop',s,'hooks','setup-base'), `echo ${s}\n`); }
+await writeFile(join(dir,'p','workshop.yaml'), 'name: t\nbase: busybox\nsdks:\n  - name: a\n  - name: b\n  - name: c\n');
+let last = Date.now();
+const onProgress = (p: any) => { const n = Date.now(); console.log(p.phase, p.label, p.status, n - last); last = n; };
+const spec = await loadWorkshopFile(join(dir,'p','workshop.yaml'), { defaultBase: 'busybox' });
+let t = Date.now(); await e.launch(spec, { onProgress }); console.log('launch', Date.now() - t);
+await writeFile(join(dir,'p','.workshop','c','hooks','setup-base'), `echo c2\n`);
+const spec2 = await loadWorkshopFile(join(dir,'p','workshop.yaml'), { defaultBase: 'busybox' });
+t = Date.now(); last = t; await e.refresh(spec2, { onProgress }); console.log('refresh', Date.now() - t);
+t = Date.now(); await e.close(); console.log('close', Date.now() - t);
+await b.close(); await purgeOwner(owner);

@@ -1,0 +1,10 @@
+import { writeFileAtomic, fsyncDir, run } from '/work/main/backends/overlay/fsutil.ts';
+let t = Date.now();
+for (let i = 0; i < 20; i++) await writeFileAtomic('/tmp/ovs/meta.json', 'x'.repeat(500));
+console.log('writeFileAtomic', (Date.now() - t) / 20);
+t = Date.now();
+for (let i = 0; i < 20; i++) await fsyncDir('/tmp/ovs');
+console.log('fsyncDir', (Date.now() - t) / 20);
+t = Date.now();
+for (let i = 0; i < 20; i++) await run('true', []);
+console.log('spawn', (Date.now() - t) / 20);

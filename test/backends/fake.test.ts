@@ -1,0 +1,203 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createFakeBackend } from '../../backends/fake/index.ts';
+import type { FakeBackend } from '../../backends/fake/index.ts';
+import type { ObjectRef, Tags } from '../../backends/types.ts';
+import { isBackendError } from '../../backends/types.ts';
+import { runConformance } from './conformance.ts';
+
+runConformance('fake', async () => {
+  const backend = createFakeBackend({ seed: 1 });
+  return {
+    backend,
+    owner: 'alice',
+    cleanup: async () => backend.close(),
+    plant: async (ref, tags) => backend.plant(ref, { tags: tags ?? {} }),
+  };
+});
+
+// ---- fake-only behaviour: controls, trace format, determinism, the shell subset ---------------
+
+
+const WS = (name: string): ObjectRef => ({ space: 'workshops', name });
+const LY = (name: string): ObjectRef => ({ space: 'layers', name });
+const tags = (kind: Tags['kind'], op = 'op1', extra: Partial<Tags> = {}): Tags => ({ owner: 'alice', op, kind, ...extra });
+
+async function code(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (e) {
+    return isBackendError(e) ? e.code : String(e);
+  }
+}
+
+/** A short launch-then-stash story, used to compare runs. */
+async function story(b: FakeBackend): Promise<void> {
+  await b.ensureProjects('alice');
+  await b.create({ target: WS('nav2-1a2b3c4d'), source: { base: 'busybox' }, tags: tags('workshop') });
+  await b.start(WS('nav2-1a2b3c4d'));
+  await b.exec(WS('nav2-1a2b3c4d'), { script: 'echo ros > "${ATELIER_ROOTFS%/}/etc/sdk"' });
+  await b.copy({ source: WS('nav2-1a2b3c4d'), target: LY('ros2-0123456789abcdef'), tags: tags('sdk', 'op2') });
+  await b.stop(WS('nav2-1a2b3c4d'));
+  await b.copy({ source: WS('nav2-1a2b3c4d'), target: LY('stash-nav2-1a2b3c4d'), tags: tags('stash', 'op3') });
+  await b.copy({ source: LY('ros2-0123456789abcdef'), target: WS('nav2-1a2b3c4d'), tags: tags('workshop', 'op4'), refresh: true });
+  await b.inspect(WS('nav2-1a2b3c4d'));
+  await b.remove(LY('stash-nav2-1a2b3c4d'));
+}
+
+const f = suite('fake: controls');
+
+f('trace() lines: mutating calls only by default, failures marked', async () => {
+  const b = createFakeBackend({ seed: 1 });
+  await story(b);
+  await code(b.start(LY('ros2-0123456789abcdef')));
+  await b.create({ target: WS('c-1'), source: { object: LY('ros2-0123456789abcdef') }, tags: tags('container') });
+  await b.create({ target: WS('nav2-1a2b3c4d'), source: { base: 'busybox' }, tags: tags('workshop'), refresh: true });
+  assert.equal(b.trace(), [
+    'create workshops/nav2-1a2b3c4d',
+    'start workshops/nav2-1a2b3c4d',
+    'exec workshops/nav2-1a2b3c4d',
+    'copy workshops/nav2-1a2b3c4d -> layers/ros2-0123456789abcdef',
+    'stop workshops/nav2-1a2b3c4d',
+    'copy workshops/nav2-1a2b3c4d -> layers/stash-nav2-1a2b3c4d',
+    'copy! layers/ros2-0123456789abcdef -> workshops/nav2-1a2b3c4d',
+    'remove layers/stash-nav2-1a2b3c4d',
+    'start layers/ros2-0123456789abcdef !INVALID',
+    'create layers/ros2-0123456789abcdef -> workshops/c-1',
+    'create! workshops/nav2-1a2b3c4d',
+  ]);
+  const all = b.trace({ readOnly: true, outcome: false });
+  assert.is(all[0], 'ensureProjects alice');
+  assert.ok(all.includes('inspect workshops/nav2-1a2b3c4d'));
+  assert.ok(all.includes('start layers/ros2-0123456789abcdef'));
+  const calls = b.calls;
+  assert.is(calls[0]!.n, 1);
+  assert.equal(calls.map((c) => c.n), calls.map((_, i) => i + 1));
+  const failed = calls.find((c) => !c.ok)!;
+  assert.is(failed.kind, 'start');
+  assert.is(failed.code, 'INVALID');
+  b.clearCalls();
+  assert.equal(b.calls, []);
+});
+
+f('same seed and calls give the same identities and dump; another seed differs', async () => {
+  const [a, b, c] = [createFakeBackend({ seed: 9 }), createFakeBackend({ seed: 9 }), createFakeBackend({ seed: 10 })];
+  for (const x of [a, b, c]) await story(x);
+  assert.equal(a.dump(), b.dump());
+  assert.is(JSON.stringify(a.dump()), JSON.stringify(b.dump()));
+  assert.not.equal(a.objects()[0]!.identity, c.objects()[0]!.identity);
+  const id = a.objects().find((o) => o.name === 'nav2-1a2b3c4d')!.identity;
+  assert.match(id.mac, /^00:16:3e(:[0-9a-f]{2}){3}$/);
+});
+
+f('bases: defaults, custom list, unknown base NOT_FOUND', async () => {
+  const b = createFakeBackend();
+  assert.is(b.defaultBase, 'busybox');
+  assert.equal(await b.listBases(), ['busybox', 'ubuntu@24.04']);
+  const u = createFakeBackend({ defaultBase: 'alpine', bases: ['debian'] });
+  assert.equal(await u.listBases(), ['alpine', 'debian']);
+  assert.is(await code(u.create({ target: WS('w'), source: { base: 'busybox' }, tags: tags('workshop') })), 'NOT_FOUND');
+  await b.create({ target: WS('w'), source: { base: 'ubuntu@24.04' }, tags: tags('workshop') });
+  assert.match((await b.readFile(WS('w'), '/etc/os-release'))!.content!, /ID=ubuntu/);
+  assert.is((await b.inspect(WS('w')))!.base, 'ubuntu@24.04');
+});
+
+f('reboot stops every instance; objects stay', async () => {
+  const b = createFakeBackend();
+  await story(b);
+  await b.start(WS('nav2-1a2b3c4d'));
+  await b.create({ target: WS('c-1'), source: { object: LY('ros2-0123456789abcdef') }, tags: tags('container') });
+  await b.start(WS('c-1'));
+  b.reboot();
+  assert.equal(b.objects().map((o) => o.status), ['stopped', 'stopped', 'stopped']);
+  assert.is(b.objects().length, 3);
+});
+
+f('scratches are ref-counted by transient containers', async () => {
+  const b = createFakeBackend();
+  await story(b);
+  const src = { object: LY('ros2-0123456789abcdef'), scratch: 'alice-scratch' };
+  await b.create({ target: WS('c-1'), source: src, tags: tags('container') });
+  await b.create({ target: WS('c-2'), source: src, tags: tags('container') });
+  assert.equal(b.scratches(), { 'alice-scratch': ['workshops/c-1', 'workshops/c-2'] });
+  await b.remove(WS('c-1'));
+  assert.equal(b.scratches(), { 'alice-scratch': ['workshops/c-2'] });
+  await b.remove(WS('c-2'));
+  assert.equal(b.scratches(), {});
+});
+
+f('port rules the fake adds: names, kinds and spaces, refresh of a container', async () => {
+  const b = createFakeBackend();
+  assert.is(await code(b.create({ target: WS('Bad_name'), source: { base: 'busybox' }, tags: tags('workshop') })), 'INVALID');
+  assert.is(await code(b.create({ target: WS('-x'), source: { base: 'busybox' }, tags: tags('workshop') })), 'INVALID');
+  assert.is(await code(b.create({ target: WS('x'.repeat(64)), source: { base: 'busybox' }, tags: tags('workshop') })), 'INVALID');
+  assert.is(await code(b.create({ target: LY('x'), source: { base: 'busybox' }, tags: tags('sdk') })), 'INVALID');
+  assert.is(await code(b.create({ target: WS('x'), source: { base: 'busybox' }, tags: tags('sdk') })), 'INVALID');
+  await b.create({ target: WS('x'), source: { base: 'busybox' }, tags: tags('workshop') });
+  assert.is(await code(b.copy({ source: WS('x'), target: WS('x'), tags: tags('workshop'), refresh: true })), 'INVALID');
+  await b.create({ target: WS('c'), source: { object: WS('x') }, tags: tags('container') });
+  assert.is(await code(b.copy({ source: WS('x'), target: WS('c'), tags: tags('container'), refresh: true })), 'INVALID');
+  assert.is(await code(b.stop(LY('nothing'))), 'NOT_FOUND');
+  assert.equal(b.objects().map((o) => o.name), ['c', 'x']);
+});
+
+f('the shell: unsupported constructs fail with 127 before doing anything', async () => {
+  const b = createFakeBackend();
+  await b.create({ target: WS('w'), source: { base: 'busybox' }, tags: tags('workshop') });
+  await b.start(WS('w'));
+  for (const script of ['echo a > /etc/a\nls /', 'echo a | cat', 'echo $(id)', 'if true; then echo; fi', 'rm -rf /tmp/*', 'cp /a /b']) {
+    try {
+      await b.exec(WS('w'), { script });
+      assert.unreachable(script);
+    } catch (e) {
+      assert.ok(isBackendError(e, 'EXEC_FAILED'), script);
+      assert.is(e.details['exitCode'], 127, script);
+      assert.match(String(e.details['stderr']), /not supported by the fake backend's shell/);
+    }
+  }
+  assert.is(await b.readFile(WS('w'), '/etc/a'), null);
+});
+
+f('the shell: the documented subset', async () => {
+  const b = createFakeBackend();
+  const w = WS('w');
+  await b.create({ target: w, source: { base: 'busybox' }, tags: tags('workshop') });
+  await b.start(w);
+  const r = await b.exec(w, {
+    env: { SDK: 'ros2' },
+    script: `set -eu
+# a comment
+R="\${ATELIER_ROOTFS%/}"
+mkdir -p "$R/opt/$SDK/bin" && touch "$R/opt/$SDK/bin/tool"
+chmod 755 "$R/opt/$SDK/bin/tool"; chown -R 1000:1000 "$R/opt/$SDK"
+printf '%s=%s\\n' a 1 b 2 > "$R/etc/kv"
+echo 'single $SDK' "double $SDK" \${MISSING:-dflt} >> "$R/etc/kv"
+ln -s /opt/ros2 "$R/opt/current"
+echo via-link > "$R/opt/current/bin/new"
+rm -f "$R/etc/hostname" "$R/etc/none"
+rm -rf "$R/var"
+false || echo recovered
+[ -d "$R/opt/ros2" ] && echo is-dir
+test -e "$R/etc/hostname" || echo no-hostname
+cat "$R/etc/kv" >&2
+true`,
+  });
+  assert.is(r.stdout, 'recovered\nis-dir\nno-hostname\n');
+  assert.is(r.stderr, 'a=1\nb=2\nsingle $SDK double ros2 dflt\n');
+  const tool = (await b.readFile(w, '/opt/ros2/bin/tool'))!;
+  assert.equal({ ...tool }, { type: 'file', mode: 0o755, uid: 1000, gid: 1000, content: '' });
+  assert.equal(await b.readFile(w, '/opt/current'), { type: 'symlink', mode: 0o777, uid: 0, gid: 0, content: '/opt/ros2' });
+  assert.is((await b.readFile(w, '/opt/ros2/bin/new'))!.content, 'via-link\n');
+  assert.is(await b.readFile(w, '/etc/hostname'), null);
+  assert.is(await b.readFile(w, '/var/lib'), null);
+  assert.is((await b.readFile(w, '/tmp'))!.mode, 0o1777);
+  const e = await b.exec(w, { script: 'echo "$UNSET"' }).catch((x: unknown) => x);
+  assert.ok(isBackendError(e, 'EXEC_FAILED'));
+  assert.is(e.details['exitCode'], 2);
+  const x = await b.exec(w, { script: 'exit 3' }).catch((x: unknown) => x);
+  assert.ok(isBackendError(x, 'EXEC_FAILED'));
+  assert.is(x.details['exitCode'], 3);
+});
+
+f.run();
