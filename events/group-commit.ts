@@ -73,8 +73,6 @@ export class GroupCommitWriter {
   private segSize: number;
   private failure: unknown = null;
   private closed = false;
-  /** When the writer last went idle (performance.now()): the gap until the next flush is appenders' compute time. */
-  private idleSince = 0;
   /** Highest seq known to be on disk. */
   durableSeq = 0;
   /** Flushes done (one write, and one fdatasync when durable, each): for tests and benchmarks. */
@@ -99,12 +97,10 @@ export class GroupCommitWriter {
   }
 
   private async drain(): Promise<void> {
-    let idleBefore = performance.now() - this.idleSince;
     try {
       while (this.queue.length > 0) {
         const batch = this.queue;
         this.queue = [];
-        const started = performance.now();
         try {
           await this.flush(batch);
         } catch (e) {
@@ -116,35 +112,11 @@ export class GroupCommitWriter {
           return;
         }
         this.durableSeq = batch[batch.length - 1].lastSeq;
-        this.wake(batch, idleBefore, performance.now() - started);
-        idleBefore = 0;
+        for (const p of batch) p.resolve(p.value);
       }
     } finally {
       this.running = null;
-      this.idleSince = performance.now();
     }
-  }
-
-  /**
-   * Resolves a flushed batch. When nothing else is queued, the appenders are woken in two waves
-   * (the second on the next turn of the event loop): appenders that append again right away then
-   * form two groups, one on disk while the other computes its next records, instead of all
-   * computing and then all waiting on one fdatasync. Once two groups exist, completions find the
-   * other group queued and the waves are not needed. Waves are used only when the writer sat idle
-   * (appenders computing) longer before this flush than the flush took (disk): on a slow disk one
-   * big group per fdatasync is better.
-   */
-  private wake(batch: Pending[], idleBefore: number, flushTook: number): void {
-    // Two groups pay off only when computing a full batch takes longer than writing it.
-    if (process.env.NOSTAGGER || !this.opts.durable || this.queue.length > 0 || batch.length < 2 || idleBefore <= flushTook) {
-      for (const p of batch) p.resolve(p.value);
-      return;
-    }
-    const half = batch.length >>> 1;
-    for (let i = 0; i < half; i++) batch[i].resolve(batch[i].value);
-    setImmediate(() => {
-      for (let i = half; i < batch.length; i++) batch[i].resolve(batch[i].value);
-    });
   }
 
   private async flush(batch: Pending[]): Promise<void> {
@@ -161,12 +133,10 @@ export class GroupCommitWriter {
       created = true;
     }
     if (this.fd === null) this.fd = await openAppend(this.segPath);
-    if (this.opts.durable) {
-      await writeAll(this.fd, buf);
-    } else {
-      // Volatile journals live on tmpfs: a write is a memory copy, cheaper inline than a thread-pool hop.
-      for (let off = 0; off < buf.length; ) off += fs.writeSync(this.fd, buf, off);
-    }
+    if (process.env.ASYNCWRITE) await writeAll(this.fd, buf); else
+    // write() only copies into the page cache (the fdatasync is what waits for the disk), so it is
+    // cheaper inline than as a round trip through libuv's thread pool.
+    for (let off = 0; off < buf.length; ) off += fs.writeSync(this.fd, buf, off);
     this.segSize += buf.length;
     this.flushes++;
     if (this.opts.durable) {

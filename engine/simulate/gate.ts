@@ -1,0 +1,73 @@
+/**
+ * The gate between an engine incarnation and the shared fake backend.
+ *
+ * A dead process makes no more calls. `engine.crash()` closes the journal, but a command that was
+ * already past its last append would still reach the backend from this (living) test process; the
+ * gate stops it: once killed, every call throws `SimulatedCrash` without touching the fake. A
+ * `SimulatedCrash` thrown by the fake's fault plan kills the gate too, so a second command running
+ * concurrently dies with the first.
+ *
+ * For interleavings, `park` is awaited before each call reaches the fake: the concurrency driver
+ * parks each command there and lets one go at a time (the fake's effect is synchronous, so the
+ * state change must sit behind that await, not inside a scheduled function).
+ *
+ * @example
+ * ```ts
+ * const gate = new Gate(fake);
+ * const engine = await openEngine({ stateDir, backend: gate.port });
+ * gate.kill(); // every later call: SimulatedCrash
+ * ```
+ */
+import type { FakeBackend } from '../../backends/fake/index.ts';
+import { SimulatedCrash, type Backend } from '../../backends/types.ts';
+
+export type Park = (label: string) => Promise<void>;
+
+export class Gate {
+  dead = false;
+  park: Park | null = null;
+  readonly port: Backend;
+
+  constructor(readonly fake: FakeBackend) {
+    const call = async <T>(label: string, fn: () => Promise<T>): Promise<T> => {
+      if (this.dead) throw new SimulatedCrash(`simulated crash: the engine is dead (${label})`);
+      if (this.park) {
+        await this.park(label);
+        if (this.dead) throw new SimulatedCrash(`simulated crash: the engine is dead (${label})`);
+      }
+      try {
+        return await fn();
+      } catch (e) {
+        if (e instanceof SimulatedCrash) this.dead = true;
+        throw e;
+      }
+    };
+    const f = fake;
+    const ref = (r: { space: string; name: string }) => `${r.space}/${r.name}`;
+    this.port = {
+      kind: f.kind,
+      defaultBase: f.defaultBase,
+      ensureProjects: (owner) => call('ensureProjects', () => f.ensureProjects(owner)),
+      listBases: () => call('listBases', () => f.listBases()),
+      create: (req) => call(`create ${ref(req.target)}`, () => f.create(req)),
+      copy: (req) => call(`copy ${ref(req.source)} ${ref(req.target)}`, () => f.copy(req)),
+      remove: (r) => call(`remove ${ref(r)}`, () => f.remove(r)),
+      start: (r) => call(`start ${ref(r)}`, () => f.start(r)),
+      stop: (r) => call(`stop ${ref(r)}`, () => f.stop(r)),
+      exec: (r, req) => call(`exec ${ref(r)}`, () => f.exec(r, req)),
+      inspect: (r) => call(`inspect ${ref(r)}`, () => f.inspect(r)),
+      list: (owner) => call('list', () => f.list(owner)),
+      readFile: (r, p) => call(`readFile ${ref(r)}`, () => f.readFile(r, p)),
+      close: () => Promise.resolve(),
+    };
+  }
+
+  kill(): void {
+    this.dead = true;
+  }
+
+  revive(): void {
+    this.dead = false;
+    this.park = null;
+  }
+}
