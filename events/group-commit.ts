@@ -133,10 +133,13 @@ export class GroupCommitWriter {
       created = true;
     }
     if (this.fd === null) this.fd = await openAppend(this.segPath);
-    if (process.env.ASYNCWRITE) await writeAll(this.fd, buf); else
-    // write() only copies into the page cache (the fdatasync is what waits for the disk), so it is
-    // cheaper inline than as a round trip through libuv's thread pool.
-    for (let off = 0; off < buf.length; ) off += fs.writeSync(this.fd, buf, off);
+    if (this.opts.durable) {
+      // On a real disk a write can block (dirty-page throttling): keep it off the event loop.
+      await writeAll(this.fd, buf);
+    } else {
+      // Volatile journals live on tmpfs: a write is a memory copy, cheaper inline than a thread-pool hop.
+      for (let off = 0; off < buf.length; ) off += fs.writeSync(this.fd, buf, off);
+    }
     this.segSize += buf.length;
     this.flushes++;
     if (this.opts.durable) {

@@ -1,9 +1,10 @@
 /**
  * The LXD adapter: the port (`backends/types.ts`) on a real LXD daemon.
  *
- * One adapter instance serves one owner (`opts.owner`): operations that take only a ref (remove,
- * start, stop, exec, inspect, readFile) look in that owner's projects. `create` and `copy` use
- * `tags.owner`, `ensureProjects` and `list` their argument.
+ * One adapter instance serves one owner (`opts.owner`): every object operation works in that
+ * owner's two projects, and an existing object counts as owned when its `user.atelier.owner` is that
+ * owner. `tags.owner` is stored verbatim (a caller may tag an object for someone else: it is then
+ * not ours). `ensureProjects(owner)` and `list(owner)` use their argument's projects.
  *
  * - space `workshops` is project `workshop.<owner>`, `layers` is `workshop-layers.<owner>`; both are
  *   created on demand with `features.images=false` and `features.profiles=false` (they use the
@@ -219,7 +220,7 @@ export class LxdAdapter implements Backend {
 
   async create(req: CreateRequest): Promise<ObjectInfo> {
     this.checkTarget(req);
-    const owner = req.tags.owner;
+    const owner = this.opts.owner;
     await this.ensureProjects(owner);
     const project = this.project(req.target.space, owner);
     const existing = await this.fetch(req.target, owner);
@@ -251,7 +252,7 @@ export class LxdAdapter implements Backend {
 
   /** Rebuild a stopped instance from an image in place: temp instance, refresh-copy, delete temp. */
   private async rebuildFromBase(req: CreateRequest, base: string, target: LxdInstance): Promise<ObjectInfo> {
-    const owner = req.tags.owner;
+    const owner = this.opts.owner;
     const project = this.project('workshops', owner);
     const tmp = `atelier-tmp-${randomBytes(6).toString('hex')}`;
     const tmpRef: ObjectRef = { space: 'workshops', name: tmp };
@@ -279,7 +280,7 @@ export class LxdAdapter implements Backend {
   }
 
   private async createTransient(req: CreateRequest, source: ObjectRef, scratch: string | undefined): Promise<ObjectInfo> {
-    const owner = req.tags.owner;
+    const owner = this.opts.owner;
     const src = await this.owned(source, owner);
     const carried = carriedConfig(src.config, req.tags, req.tags.kind);
     carried[SOURCE_KEY] = refKey(source);
@@ -295,7 +296,7 @@ export class LxdAdapter implements Backend {
 
   async copy(req: CopyRequest): Promise<ObjectInfo> {
     this.checkTarget(req);
-    const owner = req.tags.owner;
+    const owner = this.opts.owner;
     await this.ensureProjects(owner);
     const src = await this.owned(req.source, owner);
     const target = await this.fetch(req.target, owner);

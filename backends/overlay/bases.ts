@@ -51,6 +51,13 @@ export async function buildDefaultBase(dir: string, withBusybox: boolean): Promi
   await writeFile(join(dir, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
   await writeFile(join(dir, 'etc/hostname'), 'atelier\n');
   await writeFile(join(dir, 'etc/os-release'), `NAME="atelier minimal"\nID=atelier-minimal\nVERSION_ID=1\nATELIER_BASE=${withBusybox ? 'busybox' : 'tree'}\n`);
+  // The few device nodes hooks expect (`> /dev/null`, `dd if=/dev/zero`). Only root may make
+  // them; never 0/0, which overlayfs would read as a whiteout.
+  if (typeof process.getuid === 'function' && process.getuid() === 0) {
+    for (const [name, minor] of [['null', 3], ['zero', 5], ['random', 8], ['urandom', 9]] as const) {
+      await run('mknod', ['-m', '666', join(dir, 'dev', name), 'c', '1', String(minor)]);
+    }
+  }
   if (!withBusybox) return;
   await copyFile(BUSYBOX, join(dir, 'bin/busybox'));
   await chmod(join(dir, 'bin/busybox'), 0o755);

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ObjectRef, Tags } from '../../backends/types.ts';
-import { fitsOneMount, mountPoints, mountOverlay } from '../../backends/overlay/mounts.ts';
+import { fitsOneMount, mountPoints } from '../../backends/overlay/mounts.ts';
 import { runConformance } from './conformance.ts';
 import { rejects } from './cases/fixture.ts';
 import { overlayFixture, releaseMounts } from './overlay-env.ts';
@@ -161,7 +161,7 @@ t('crash leftovers are swept at start-up: temp dirs, stale view mounts, orphan b
   const stale = join(root, 'views', 'stale');
   await mkdir(stale, { recursive: true });
   const wm = await metaOf(f, ws);
-  await mountOverlay({ blobs: join(root, 'blobs') } as never, { target: stale, lowers: [...wm.chain].reverse().concat('_empty') });
+  execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${[...wm.chain].reverse().concat('_empty').join(':')}`, stale], { cwd: join(root, 'blobs') });
   const again = await f.reopen();
   assert.ok(again.recovery.tmp.includes('blob-halfmade'));
   assert.ok(again.recovery.mounts.includes(stale));

@@ -1,0 +1,104 @@
+/**
+ * Deterministic interleaving of concurrent commands at backend-call granularity.
+ *
+ * Each concurrent command runs in its own async context; before each of its backend calls it
+ * parks at the gate. The driver waits until every command is parked, finished, or queued behind
+ * an earlier command on the same workshop (the engine serialises those), then lets exactly one
+ * go. Which one is the picker's choice: fast-check's scheduler in random runs (seeded, shrinkable),
+ * a recorded list when a failure is replayed. Because only one command moves at a time and the
+ * driver never picks while one is in flight (journal I/O included), the same choices give the same
+ * run, byte for byte.
+ *
+ * @example
+ * ```ts
+ * const order: number[] = [];
+ * const results = await interleave(gate, [{ key: 'a', run: () => e.stash('a') }, { key: 'b', run: () => e.stash('b') }], schedulerPicker(s, order));
+ * ```
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Scheduler } from 'fast-check';
+import type { Gate } from './gate.ts';
+
+export interface Job {
+  /** The serialisation key (workshop name); jobs with the same key run one after the other. */
+  readonly key: string;
+  run(): Promise<unknown>;
+}
+
+/** Chooses which parked job goes next. */
+export interface Picker {
+  park(job: number, label: string): Promise<void>;
+  /** Release one parked job (of `parked`). */
+  next(parked: readonly number[]): Promise<void>;
+}
+
+/** fast-check's scheduler picks; the choices are recorded in `order` for reproduction. */
+export function schedulerPicker(s: Scheduler, order: number[]): Picker {
+  return {
+    park: (job, label) =>
+      s.schedule(Promise.resolve(job), `job ${job}: ${label}`).then(() => {
+        order.push(job);
+      }),
+    next: async () => {
+      await s.waitOne();
+    },
+  };
+}
+
+/** Replays recorded choices; a choice that names a job not parked means the run diverged. */
+export function scriptedPicker(order: readonly number[]): Picker {
+  const waiting = new Map<number, () => void>();
+  let i = 0;
+  return {
+    park: (job) => new Promise<void>((resolve) => waiting.set(job, resolve)),
+    next: async (parked) => {
+      const want = i < order.length ? order[i++]! : parked[0]!;
+      const go = waiting.get(want);
+      if (!go || !parked.includes(want)) throw new Error(`simulation: the replayed interleaving diverged at choice ${i} (job ${want} is not waiting; waiting: ${parked.join(', ')})`);
+      waiting.delete(want);
+      go();
+    },
+  };
+}
+
+const als = new AsyncLocalStorage<number>();
+
+/** Run `jobs` concurrently, one backend call at a time, in the order the picker chooses. */
+export async function interleave(gate: Gate, jobs: readonly Job[], picker: Picker): Promise<PromiseSettledResult<unknown>[]> {
+  const n = jobs.length;
+  const parked = new Array<boolean>(n).fill(false);
+  const settled = new Array<boolean>(n).fill(false);
+  let wake: (() => void) | null = null;
+  const notify = () => wake?.();
+  const blocked = (i: number) => jobs.some((j, k) => k < i && j.key === jobs[i]!.key && !settled[k]);
+  const quiet = () => jobs.every((_, i) => settled[i] || parked[i] || blocked(i));
+  gate.park = async (label) => {
+    const i = als.getStore();
+    if (i === undefined) return; // a call outside the jobs (none expected while interleaving)
+    parked[i] = true;
+    notify();
+    await picker.park(i, label);
+    parked[i] = false;
+  };
+  const promises = jobs.map((j, i) =>
+    als.run(i, () =>
+      j.run().finally(() => {
+        settled[i] = true;
+        notify();
+      }),
+    ),
+  );
+  try {
+    while (!settled.every(Boolean)) {
+      if (!quiet()) await new Promise<void>((resolve) => (wake = () => quiet() && resolve()));
+      wake = null;
+      if (settled.every(Boolean)) break;
+      await picker.next(jobs.map((_, i) => i).filter((i) => parked[i]));
+      // Let the released job's continuation run (it clears its flag) before judging quiet again.
+      await new Promise((r) => setImmediate(r));
+    }
+    return await Promise.allSettled(promises);
+  } finally {
+    gate.park = null;
+  }
+}

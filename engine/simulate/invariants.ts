@@ -1,0 +1,191 @@
+/**
+ * The simulation's invariants, one named function each (numbered as in the issue). Each throws an
+ * `InvariantViolation` naming itself and saying what differs; they read the fake backend directly
+ * (never through the port), so checking never spends a fault or counts as a call.
+ *
+ * Broken workshops (an op whose undo, clean-up or roll-forward failed three times) are exempt from
+ * the content checks (3, 6, 8): their root filesystem is unknown until a refresh or an unstash
+ * repairs them. They are still held to 1, 2, 4, 5 and 7.
+ *
+ * @example
+ * ```ts
+ * statesAgree(world, model);          // 1
+ * inventoryAccounted(world);          // 2
+ * ```
+ */
+import type { FakeObject } from '../../backends/fake/index.ts';
+import type { Identity } from '../../backends/types.ts';
+import type { JournalRecord } from '../../events/catalogue.ts';
+import { canonicalJson, objectKey, type FoldState } from '../fold.ts';
+import type { Model, MWorkshop } from './model.ts';
+import { CHAIN_FILE, lineOfHash } from './specs.ts';
+import { OWNER, type World } from './world.ts';
+
+export class InvariantViolation extends Error {
+  constructor(
+    readonly invariant: string,
+    message: string,
+  ) {
+    super(`invariant ${invariant} violated: ${message}`);
+    this.name = 'InvariantViolation';
+  }
+}
+
+function fail(invariant: string, message: string): never {
+  throw new InvariantViolation(invariant, message);
+}
+
+const key = (o: { space: string; name: string }) => `${o.space}/${o.name}`;
+
+/** Owned objects of the fake, by `space/name`. */
+export function ownedObjects(world: World): Map<string, FakeObject> {
+  return new Map(world.backend.objects().filter((o) => o.tags['owner'] === OWNER).map((o) => [key(o), o]));
+}
+
+/** What an instance's root filesystem holds, as one string (for "same content as before"). */
+export function digestOf(o: FakeObject | undefined): string | null {
+  return o ? canonicalJson(o.files) : null;
+}
+
+export function chainIn(o: FakeObject): string[] {
+  const text = o.files[CHAIN_FILE]?.content ?? '';
+  return text.split('\n').filter(Boolean);
+}
+
+/** 1. The live state, the state replayed from the journal on disk, and the model agree. */
+export function statesAgree(world: World, model: Model): void {
+  const name = '1 (live state = replayed journal = model)';
+  const live = world.e.folded;
+  const disk = world.reader.read().state;
+  const a = canonicalJson(live);
+  const b = canonicalJson(disk);
+  if (a !== b) fail(name, `the live state differs from the journal replayed from disk (seq ${live.seq} live, ${disk.seq} on disk)\n live: ${a.slice(0, 600)}\n disk: ${b.slice(0, 600)}`);
+  const ops = Object.keys(live.ops);
+  if (ops.length) fail(name, `ops ${ops.join(', ')} are still in progress after the step settled`);
+  const names = Object.keys(live.workshops).sort();
+  const expected = [...model.workshops.keys()].sort();
+  if (names.join() !== expected.join()) fail(name, `the engine has workshops [${names.join(', ')}], the model [${expected.join(', ')}]`);
+  for (const [n, m] of model.workshops) {
+    const ws = live.workshops[n]!;
+    if (ws.status !== m.status) fail(name, `workshop ${n} is ${ws.status}, the model says ${m.status} (last error: ${ws.lastError?.code} ${ws.lastError?.message ?? ''})`);
+    if (m.status === 'ready') {
+      const hashes = ws.sdks.map((l) => l.hash).join();
+      if (hashes !== m.content.hashes.join()) fail(name, `workshop ${n} has SDKs ${ws.sdks.map((l) => `${l.sdk}@${l.hash}`).join(', ')}, the model ${m.content.sdks.join(', ')}`);
+      if ((ws.stash !== null) !== (m.stash !== null)) fail(name, `workshop ${n} ${ws.stash ? 'has' : 'has no'} stash, the model says the opposite`);
+    }
+    if (m.identity && ws.identity && !sameIdentity(m.identity, ws.identity)) fail(name, `workshop ${n}'s identity changed from ${m.identity.mac} to ${ws.identity.mac}`);
+  }
+}
+
+function sameIdentity(a: Identity, b: Identity): boolean {
+  return a.mac === b.mac && a.uuid === b.uuid;
+}
+
+/** 2. The backend inventory equals what the state accounts for: no owned orphan, nothing missing. */
+export function inventoryAccounted(world: World): void {
+  const name = '2 (inventory = state)';
+  const s = world.e.folded;
+  const owned = ownedObjects(world);
+  const containers = new Set(Object.values(world.e.volatileState.containers).map((c) => objectKey(c.ref)));
+  for (const [k, o] of owned) {
+    if (o.tags['kind'] === 'container') {
+      if (!containers.has(k)) fail(name, `transient container ${k} is on the backend but not in the volatile journal`);
+      continue;
+    }
+    if (!s.objects[k]) fail(name, `owned ${o.tags['kind']} ${k} (op ${o.tags['op']}) is on the backend but the state does not account for it`);
+  }
+  for (const c of containers) if (!owned.has(c)) fail(name, `transient container ${c} is in the volatile journal but not on the backend`);
+  for (const [k, rec] of Object.entries(s.objects)) {
+    if (rec.state === 'present' && !rec.garbage && !owned.has(k)) fail(name, `the state holds ${rec.kind} ${k} as present, the backend does not have it`);
+  }
+  for (const ws of Object.values(s.workshops)) {
+    if (ws.status === 'broken') continue;
+    const refs = [`workshops/${ws.instance}`, ...ws.sdks.map((l) => `layers/${l.layer}`)];
+    if (ws.stash) refs.push(`layers/${ws.stash.layer}`, ...ws.stash.sdkLayers.flatMap((l) => (l.copy ? [`layers/${l.copy}`] : [])));
+    for (const r of refs) {
+      const rec = s.objects[r];
+      if (!rec || rec.state !== 'present' || rec.garbage) fail(name, `workshop ${ws.name} needs ${r}, which the state holds as ${rec ? `${rec.state}${rec.garbage ? ' garbage' : ''}` : 'absent'}`);
+      if (!owned.has(r)) fail(name, `workshop ${ws.name} needs ${r}, which is not on the backend`);
+    }
+  }
+}
+
+/**
+ * 3. A workshop that existed before a failed or crashed refresh (or stash, restore) still exists
+ * with the same identity and the same root filesystem content as before.
+ */
+export function refreshPreservesWorkshop(world: World, workshop: string, before: { identity: Identity | null; digest: string | null }): void {
+  const name = '3 (failed refresh keeps the workshop)';
+  const ws = world.e.folded.workshops[workshop];
+  if (!ws) fail(name, `workshop ${workshop} existed before its op failed and is gone now`);
+  if (before.identity && (!ws.identity || !sameIdentity(before.identity, ws.identity))) fail(name, `workshop ${workshop}'s identity changed from ${before.identity.mac} to ${ws.identity?.mac}`);
+  const inst = ownedObjects(world).get(`workshops/${ws.instance}`);
+  if (!inst) fail(name, `workshop ${workshop}'s instance is gone from the backend`);
+  if (!sameIdentity(inst.identity, ws.identity ?? inst.identity)) fail(name, `the backend's identity of ${workshop} (${inst.identity.mac}) is not the state's (${ws.identity?.mac})`);
+  if (before.digest !== null && digestOf(inst) !== before.digest) fail(name, `workshop ${workshop}'s root filesystem differs from before the failed op: ${CHAIN_FILE} = ${JSON.stringify(chainIn(inst))}`);
+}
+
+/** 4. Reconciling the same crash image twice gives identical journal tails and identical state. */
+export function reconcileIsDeterministic(a: { tail: readonly JournalRecord[]; state: FoldState; backend: string }, b: { tail: readonly JournalRecord[]; state: FoldState; backend: string }): void {
+  const name = '4 (reconciliation is deterministic)';
+  const ta = a.tail.map((r) => canonicalJson(r));
+  const tb = b.tail.map((r) => canonicalJson(r));
+  for (let i = 0; i < Math.max(ta.length, tb.length); i++) if (ta[i] !== tb[i]) fail(name, `journal tails differ at record ${i}:\n first:  ${ta[i]?.slice(0, 400)}\n second: ${tb[i]?.slice(0, 400)}`);
+  if (canonicalJson(a.state) !== canonicalJson(b.state)) fail(name, 'the states differ after reconciling the same image twice');
+  if (a.backend !== b.backend) fail(name, 'the backends differ after reconciling the same image twice');
+}
+
+/** 5. No command fails with `ALREADY_EXISTS` because of something a crashed command left behind. */
+export function noLeftoverConflict(cmd: string, workshopExpected: boolean, error: { code: string; cause?: string; message: string }): void {
+  const name = '5 (no ALREADY_EXISTS from leftovers)';
+  if (error.code === 'ALREADY_EXISTS' && !workshopExpected) fail(name, `${cmd} was refused with ALREADY_EXISTS but the workshop should not exist: ${error.message}`);
+  if (error.cause === 'ALREADY_EXISTS' || error.cause === 'NOT_OWNED') fail(name, `${cmd} failed on an object in its way (${error.cause}): ${error.message}`);
+}
+
+/** 6. No stash outlives the command that made it, once reconciliation has run. */
+export function noStrayStash(world: World, model: Model): void {
+  const name = '6 (no stray stash)';
+  const s = world.e.folded;
+  for (const [k, o] of ownedObjects(world)) {
+    const kind = o.tags['kind'];
+    if (kind !== 'stash' && kind !== 'stash-sdk') continue;
+    const w = o.tags['workshop'] ?? '';
+    const m: MWorkshop | undefined = model.workshops.get(w);
+    if (s.objects[k]?.garbage) continue; // a clean-up that kept failing leaves it to gc
+    if (m?.status === 'broken') continue;
+    if (!m?.stash) fail(name, `${kind} ${k} of workshop ${w} (op ${o.tags['op']}) survives, but no stash command holds it`);
+    const ws = s.workshops[w];
+    const names = ws?.stash ? [ws.stash.layer, ...ws.stash.sdkLayers.flatMap((l) => (l.copy ? [l.copy] : []))] : [];
+    if (!names.includes(o.name)) fail(name, `${kind} ${k} is not part of workshop ${w}'s stash (${names.join(', ')})`);
+  }
+}
+
+/** 7. No transient container survives a reboot, and its backend leftovers are gone after start-up. */
+export function noTransientAfterReboot(world: World): void {
+  const name = '7 (no transient container after a reboot)';
+  const live = Object.keys(world.e.volatileState.containers);
+  if (live.length) fail(name, `containers ${live.join(', ')} are still in the volatile state after a reboot`);
+  for (const [k, o] of ownedObjects(world)) if (o.tags['kind'] === 'container') fail(name, `container ${k} is still on the backend after a reboot and start-up`);
+}
+
+/** 8. Every layer's SDK chain is a prefix of its workshop's SDK list (and so is the instance's). */
+export function sdkChainsArePrefixes(world: World, model: Model): void {
+  const name = '8 (SDK chains are prefixes)';
+  const owned = ownedObjects(world);
+  for (const ws of Object.values(world.e.folded.workshops)) {
+    if (ws.status === 'broken') continue;
+    const lines = ws.sdks.map((l) => lineOfHash(l.hash) ?? `?${l.hash}`);
+    ws.sdks.forEach((l, i) => {
+      const o = owned.get(`layers/${l.layer}`);
+      if (!o) return; // invariant 2's business
+      const chain = chainIn(o);
+      if (chain.join('|') !== lines.slice(0, i + 1).join('|')) fail(name, `layer ${l.layer} of ${ws.name} holds chain [${chain.join(', ')}], expected [${lines.slice(0, i + 1).join(', ')}]`);
+    });
+    const inst = owned.get(`workshops/${ws.instance}`);
+    if (!inst) continue;
+    const chain = chainIn(inst);
+    if (chain.some((c, i) => lines[i] !== c)) fail(name, `instance of ${ws.name} holds chain [${chain.join(', ')}], not a prefix of [${lines.join(', ')}]`);
+    const want = model.workshops.get(ws.name)?.content.chain;
+    if (want && chain.join('|') !== want.join('|')) fail(name, `instance of ${ws.name} holds chain [${chain.join(', ')}], the model expects [${want.join(', ')}]`);
+  }
+}
