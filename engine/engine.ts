@@ -29,7 +29,7 @@ import type { CommandOptions, Engine, EngineOptions, EngineState, GcReport, Reco
 import { failureOf, runEffect, describeEffect } from './effects.ts';
 import { evolve, evolveVolatile, initialState, initialVolatile, objectKey, type FoldState, type VolatileState } from './fold.ts';
 import { defaultClock, defaultIds } from './ids.ts';
-import { ownerName, didYouMeanHint } from './names.ts';
+import { ownerName, didYouMeanHint, validateWorkshopName } from './names.ts';
 import { Reconciler } from './reconcile.ts';
 import { Serialiser } from './serialise.ts';
 import { phaseSteps } from '../machines/plan.ts';
@@ -199,6 +199,7 @@ export class EngineImpl implements Engine {
   /** Accept a command (or reject it before anything is journaled) and run its op. */
   private async command(kind: OpKind, name: string, opts: CommandOptions, build: (ctx: PlanContext, shape: WorkshopShape) => { event: CommandEvent; spec?: WorkshopSpec }, sdk?: string): Promise<WorkshopView | null> {
     this.assertOpen();
+    validateWorkshopName(name);
     return this.serial.run(name, async () => {
       this.assertOpen();
       if (opts.signal?.aborted) throw new AtelierError('ABORTED', `cannot ${kind} "${name}": the command was aborted before it started; nothing changed`);

@@ -17,7 +17,8 @@
 import type { ObjectKind, ObjectRef, Identity } from '../backends/types.ts';
 import type { JournalRecord, OpKind, Phase, Plan, SdkLayer, StashShape, WorkshopShape } from '../events/catalogue.ts';
 import type { ObjectState } from '../machines/layer.ts';
-import { phaseSteps, stashName } from '../machines/plan.ts';
+import { phaseSteps } from '../machines/plan.ts';
+import { stashName, stashSdkName } from './names.ts';
 import type { OpFacts } from '../machines/workshop.ts';
 import type { WorkshopStatus } from './api.ts';
 
@@ -107,7 +108,7 @@ function brokenShape(op: OpRecord, current: WorkshopShape, objects: FoldState['o
     case 'restore': {
       if (!hasStash) return base;
       const sdkLayers: StashShape['sdkLayers'] = base.sdks.map((l: SdkLayer) => {
-        const copy = `stash-${l.layer}`;
+        const copy = stashSdkName(l.layer);
         return { ...l, copy: op.kind !== 'restore' && objects[`layers/${copy}`] ? copy : null };
       });
       return { ...base, stash: { layer: stashLayer, sdkLayers, op: op.id } };

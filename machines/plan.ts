@@ -13,12 +13,12 @@
 import type { ObjectRef, Tags } from '../backends/types.ts';
 import type { Effect, Phase, Plan, PlanStep, SdkLayer, WorkshopShape, WorkshopSpec } from '../events/catalogue.ts';
 
+// The name builders validate as they build (INVALID_NAME), so a plan is never made of bad names.
+import { instanceName, sdkLayerName, stashName, stashSdkName } from '../engine/names.ts';
+
+export { stashName };
 export const instanceRef = (instance: string): ObjectRef => ({ space: 'workshops', name: instance });
 export const layerRef = (layer: string): ObjectRef => ({ space: 'layers', name: layer });
-export const stashName = (instance: string): string => `stash-${instance}`;
-export const stashSdkName = (layer: string): string => `stash-${layer}`;
-export const sdkLayerName = (sdk: string, suffix: string): string => `${sdk}-${suffix}`;
-export const instanceName = (workshop: string, projectId: string): string => `${workshop}-${projectId}`;
 
 /** Everything a planner needs besides the command itself. */
 export interface PlanContext {

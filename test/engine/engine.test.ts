@@ -85,6 +85,23 @@ test('rejected commands journal nothing and carry their code', async () => {
   }
 });
 
+test('bad names are refused at the edge of the engine with INVALID_NAME, nothing journaled', async () => {
+  const f = await fixture();
+  try {
+    const seq = f.engine.state.seq;
+    assert.is(await codeOf(f.engine.launch({ ...V1, name: 'Nav2' })), 'INVALID_NAME');
+    assert.is(await codeOf(f.engine.launch({ ...V1, name: 'a'.repeat(41) })), 'INVALID_NAME');
+    assert.is(await codeOf(f.engine.launch(spec([sdk('agent', 'x')]))), 'INVALID_NAME');
+    assert.is(await codeOf(f.engine.launch(spec([sdk('try-this', 'x')]))), 'INVALID_NAME');
+    assert.is(await codeOf(f.engine.launch({ ...V1, name: 'a'.repeat(40), sdks: [] })), 'ok', 'a 40-character name fits');
+    assert.is(await codeOf(f.engine.remove('../x')), 'INVALID_NAME');
+    assert.is(f.engine.state.seq > seq, true);
+    assert.equal(Object.keys(f.engine.state.workshops), ['a'.repeat(40)]);
+  } finally {
+    await f.cleanup();
+  }
+});
+
 test('a second engine on the same state directory gets LOCKED naming the holder pid', async () => {
   const f = await fixture();
   try {

@@ -1,0 +1,279 @@
+/**
+ * Runs one step against a world and its model: arms the step's fault, runs its op(s), restarts
+ * the engine if it died (tearing the journal or rebooting when asked, reconciling the crash image
+ * twice), settles each op's outcome against the model, and checks the invariants.
+ *
+ * @example
+ * ```ts
+ * const ctx = await newContext({ seed: 1 });
+ * await runStep(ctx, { type: 'cmd', ops: [{ do: 'launch', workshop: 'alpha' }], fault: null, recovery: null });
+ * await ctx.world.dispose();
+ * ```
+ */
+import { isBackendError, SimulatedCrash, type Identity } from '../../backends/types.ts';
+import type { JournalRecord, OpKind } from '../../events/catalogue.ts';
+import { isAtelierError } from '../../errors.ts';
+import { canonicalJson } from '../fold.ts';
+import { interleave, scriptedPicker, type Picker } from './interleave.ts';
+import {
+  digestOf, inventoryAccounted, InvariantViolation, noLeftoverConflict, noStrayStash, noTransientAfterReboot, ownedObjects,
+  reconcileIsDeterministic, refreshPreservesWorkshop, sdkChainsArePrefixes, statesAgree,
+} from './invariants.ts';
+import { Model, type Cmd, type Ending, type Outcome } from './model.ts';
+import { changed, DEFAULT_VERSION, specOf, WORKSHOPS } from './specs.ts';
+import { describeStep, faultPlanOf, recoveryPlanOf, type SimOp, type Step } from './steps.ts';
+import { dropImage, World } from './world.ts';
+
+export interface Stats {
+  commands: number;
+  steps: number;
+  restarts: number;
+  reboots: number;
+  crashes: number;
+}
+
+export interface Ctx {
+  readonly world: World;
+  readonly model: Model;
+  readonly stats: Stats;
+  /** Picks interleavings for a concurrent step (recording into `order`). */
+  picker(order: number[]): Picker;
+  /** Reconcile every crash image a second time in a copy (invariant 4). */
+  readonly checkTwice: boolean;
+  /** The steps run so far, with their recorded interleavings: what a reproduction replays. */
+  readonly executed: Step[];
+  readonly root?: string;
+}
+
+export async function newContext(opts: { seed: number; checkTwice?: boolean; picker?: (order: number[]) => Picker; root?: string }): Promise<Ctx> {
+  const world = await World.create({ seed: opts.seed, ...(opts.root ? { root: opts.root } : {}) });
+  await world.open();
+  return {
+    world, model: new Model(), executed: [], checkTwice: opts.checkTwice ?? true,
+    stats: { commands: 0, steps: 0, restarts: 0, reboots: 0, crashes: 0 },
+    picker: opts.picker ?? (() => scriptedPicker([])), ...(opts.root ? { root: opts.root } : {}),
+  };
+}
+
+type Before = { identity: Identity | null; digest: string | null };
+
+const REJECTIONS = new Set(['NOT_FOUND', 'ALREADY_EXISTS', 'BUSY', 'FAILED_PRECONDITION']);
+
+/** The model's command for a step op (specs resolved from the model's current versions). */
+function cmdOf(model: Model, op: SimOp): Cmd {
+  switch (op.do) {
+    case 'gc':
+      return { kind: 'gc' };
+    case 'launch':
+      return { kind: 'launch', workshop: op.workshop, version: op.bad ? changed(DEFAULT_VERSION, 'bad') : DEFAULT_VERSION };
+    case 'refresh':
+      return { kind: 'refresh', workshop: op.workshop, version: changed(model.versionOf(op.workshop), op.change) };
+    case 'restore':
+      return { kind: 'restore', workshop: op.workshop, sdk: WORKSHOPS[op.workshop]!.sdks[op.sdk % WORKSHOPS[op.workshop]!.sdks.length]! };
+    default:
+      return { kind: op.do, workshop: op.workshop };
+  }
+}
+
+function invoke(world: World, cmd: Cmd): Promise<unknown> {
+  const e = world.e;
+  switch (cmd.kind) {
+    case 'launch':
+    case 'refresh':
+      return e[cmd.kind](specOf(cmd.workshop, cmd.version));
+    case 'stash':
+    case 'unstash':
+    case 'remove':
+      return e[cmd.kind](cmd.workshop);
+    case 'restore':
+      return e.restore(cmd.workshop, cmd.sdk);
+    case 'run':
+      return e.run({ from: cmd.workshop, script: 'echo hi' });
+    case 'gc':
+      return e.gc();
+  }
+}
+
+function endingOf(r: PromiseSettledResult<unknown>): Ending {
+  if (r.status === 'fulfilled') return { how: 'ok' };
+  const e = r.reason;
+  if (e instanceof SimulatedCrash) return { how: 'crash' };
+  if (isAtelierError(e)) return { how: 'error', code: e.code, ...(typeof e.details.cause === 'string' ? { cause: e.details.cause } : {}), ...(typeof e.details.op === 'string' ? { op: e.details.op } : {}) };
+  if (isBackendError(e)) return { how: 'error', code: e.code };
+  throw e; // anything else is a bug in the engine (or the harness): let it fail the run
+}
+
+/** What the durable journal says of one op (up to seq `upTo` for what was durable before a crash). */
+function history(records: readonly JournalRecord[], op: string, upTo: number) {
+  let started = false;
+  let finishedBefore: Outcome | undefined;
+  let last: Outcome | undefined;
+  const reached = new Set<string>();
+  for (const r of records) {
+    if (r.type === 'op.started' && r.data.op === op) started = true;
+    else if (r.type === 'op.phase' && r.data.op === op && r.seq <= upTo) reached.add(r.data.phase);
+    else if (r.type === 'op.finished' && r.data.op === op) {
+      last = r.data.outcome;
+      if (r.seq <= upTo && !finishedBefore) finishedBefore = r.data.outcome;
+    }
+  }
+  return { started, finishedBefore, last, reached };
+}
+
+/** Drop the engine, optionally tear/reboot, reconcile (twice from the same image), reopen. */
+async function restart(ctx: Ctx, how: { reboot: boolean; tear?: number; recovery: number | null }): Promise<number> {
+  const w = ctx.world;
+  await w.crash();
+  if (how.tear !== undefined) w.tear(how.tear);
+  if (how.reboot) w.reboot();
+  const durable = w.reader.read().lastSeq;
+  const plan = recoveryPlanOf(how.recovery);
+  ctx.stats.restarts++;
+  if (ctx.checkTwice) {
+    const image = w.image();
+    const side = await World.fromImage(image, ctx.root);
+    try {
+      side.setFaultPlan(plan);
+      w.setFaultPlan(plan);
+      const [a, b] = [await w.openOnce(), await side.openOnce()];
+      const view = (x: World, r: unknown) => ({ tail: x.reader.tail(image.lastSeq), state: x.reader.read().state, backend: canonicalJson(x.backend.dump()), ok: !(r instanceof Error) });
+      const va = view(w, a);
+      const vb = view(side, b);
+      if (va.ok !== vb.ok) throw new InvariantViolation('4 (reconciliation is deterministic)', `one reconciliation of the image opened, the other failed (${String(a instanceof Error ? a.message : b instanceof Error ? b.message : '')})`);
+      reconcileIsDeterministic(va, vb);
+      if (a instanceof Error) await reopenAfter(w, a);
+    } finally {
+      await side.dispose();
+      dropImage(image);
+    }
+  } else {
+    w.setFaultPlan(plan);
+    const a = await w.openOnce();
+    if (a instanceof Error) await reopenAfter(w, a);
+  }
+  w.setFaultPlan(null);
+  if (how.reboot) noTransientAfterReboot(w);
+  return durable;
+}
+
+/** An open failed: a crash or a backend error in reconciliation may be retried; anything else is a bug. */
+async function reopenAfter(w: World, err: Error): Promise<void> {
+  if (!(err instanceof SimulatedCrash) && !isBackendError(err)) throw err;
+  await w.crash();
+  await w.open();
+}
+
+/** Check the invariants that hold after every step. */
+export function checkAll(ctx: Ctx): void {
+  statesAgree(ctx.world, ctx.model);
+  inventoryAccounted(ctx.world);
+  noStrayStash(ctx.world, ctx.model);
+  sdkChainsArePrefixes(ctx.world, ctx.model);
+}
+
+export async function runStep(ctx: Ctx, step: Step): Promise<void> {
+  const w = ctx.world;
+  ctx.stats.steps++;
+  if (step.type !== 'cmd') {
+    ctx.executed.push(step);
+    if (step.type === 'reboot') ctx.stats.reboots++;
+    await restart(ctx, { reboot: step.type === 'reboot', recovery: null });
+    checkAll(ctx);
+    return;
+  }
+  const order: number[] = [];
+  ctx.executed.push({ ...step, order });
+  const cmds = step.ops.map((op) => cmdOf(ctx.model, op));
+  // What each workshop was before the step: for invariant 3.
+  const owned = ownedObjects(w);
+  const before = new Map<string, Before>();
+  for (const c of cmds) {
+    if (c.kind === 'gc') continue;
+    const ws = w.e.folded.workshops[c.workshop];
+    if (ws && !before.has(c.workshop)) before.set(c.workshop, { identity: ws.identity, digest: digestOf(owned.get(`workshops/${ws.instance}`)) });
+  }
+  const opsBefore = new Map(Object.keys(WORKSHOPS).map((n) => [n, (w.opsOf.get(n) ?? []).length]));
+  w.setFaultPlan(faultPlanOf(step.fault));
+  const f = step.fault;
+  w.resetAppendCount();
+  if (f?.type === 'append') {
+    w.appendHook = (n, phase) => {
+      if (n === f.nth && (phase === 'before') === (f.mode === 'before')) throw new SimulatedCrash(`simulated crash ${phase} journal append ${n}`);
+    };
+  }
+  let results: PromiseSettledResult<unknown>[];
+  try {
+    if (cmds.length === 1) results = await Promise.allSettled([invoke(w, cmds[0]!)]);
+    else {
+      const picker = step.order ? scriptedPicker(step.order) : ctx.picker(order);
+      if (step.order) order.push(...step.order);
+      results = await interleave(w.gate, cmds.map((c) => ({ key: c.kind === 'gc' ? '#gc' : c.workshop, run: () => invoke(w, c) })), picker);
+    }
+  } finally {
+    w.appendHook = null;
+    w.setFaultPlan(null);
+  }
+  ctx.stats.commands += cmds.length;
+  const crashed = w.gate.dead;
+  let durable = Infinity;
+  if (crashed) {
+    ctx.stats.crashes++;
+    durable = await restart(ctx, { reboot: false, ...(f?.type === 'append' && f.mode === 'torn' ? { tear: f.fraction } : {}), recovery: step.recovery });
+  }
+  settle(ctx, step, cmds, results, before, opsBefore, durable);
+  checkAll(ctx);
+}
+
+/** Hold each op's ending and journaled outcome against the model, in the order they were issued. */
+function settle(ctx: Ctx, step: Step, cmds: Cmd[], results: PromiseSettledResult<unknown>[], before: Map<string, Before>, opsBefore: Map<string, number>, durable: number): void {
+  const w = ctx.world;
+  const records = w.reader.read().records;
+  const next = new Map(opsBefore);
+  const checked3 = new Set<string>();
+  cmds.forEach((cmd, i) => {
+    const ending = endingOf(results[i]!);
+    const where = `step ${ctx.stats.steps} (${describeStep(step)}), ${cmd.kind}`;
+    const predicted = ctx.model.rejection(cmd);
+    if (ending.how === 'error' && !ending.op && (REJECTIONS.has(ending.code) || ending.code === 'CLOSED')) {
+      noLeftoverConflict(where, cmd.kind !== 'gc' && cmd.kind !== 'launch' ? true : cmd.kind === 'launch' && ctx.model.workshops.has(cmd.workshop), { code: ending.code, message: (results[i] as PromiseRejectedResult).reason?.message ?? '' });
+      if (ending.code === 'CLOSED') return; // the engine died before this one started
+      if (predicted?.code !== ending.code) throw new InvariantViolation('1 (live state = model)', `${where}: the engine refused with ${ending.code}, the model expected ${predicted ? predicted.code : 'it to be accepted'}`);
+      return;
+    }
+    if (ending.how === 'error') noLeftoverConflict(where, true, { code: ending.code, ...(ending.cause ? { cause: ending.cause } : {}), message: (results[i] as PromiseRejectedResult).reason?.message ?? '' });
+    if (cmd.kind === 'gc' || cmd.kind === 'run') {
+      if (predicted && ending.how === 'ok') throw new InvariantViolation('1 (live state = model)', `${where}: the engine accepted it, the model expected ${predicted.code}`);
+      return;
+    }
+    // An accepted op: find its id (the next op started on this workshop in this step).
+    const started = w.opsOf.get(cmd.workshop) ?? [];
+    const k = next.get(cmd.workshop) ?? 0;
+    const op = ending.how === 'error' && ending.op ? ending.op : started[k];
+    if (op === undefined || !history(records, op, durable).started) {
+      if (ending.how === 'crash') return; // died before its op.started was durable: it never happened
+      throw new InvariantViolation('1 (live state = model)', `${where} ended ${JSON.stringify(ending)} but no op of it is in the journal`);
+    }
+    next.set(cmd.workshop, k + 1);
+    if (predicted) throw new InvariantViolation('1 (live state = model)', `${where}: the engine accepted it (op ${op}), the model expected ${predicted.code}`);
+    const h = history(records, op, durable);
+    if (!h.last) throw new InvariantViolation('1 (live state = model)', `${where}: op ${op} never finished (nothing after reconciliation either)`);
+    const allowed = ctx.model.allowed(cmd.kind as OpKind, ending, h.reached, ending.how === 'crash' ? h.finishedBefore : undefined);
+    if (!allowed.includes(h.last)) throw new InvariantViolation('1 (live state = model)', `${where}: op ${op} ended ${JSON.stringify(ending)} with outcome ${h.last}; allowed: ${allowed.join(', ') || 'none'}`);
+    const b = before.get(cmd.workshop);
+    if (h.last === 'undone' && cmd.kind !== 'launch' && b && !checked3.has(cmd.workshop)) refreshPreservesWorkshop(w, cmd.workshop, b);
+    checked3.add(cmd.workshop);
+    const priorStash = ctx.model.workshops.get(cmd.workshop)?.stash ?? null;
+    const priorContent = ctx.model.workshops.get(cmd.workshop)?.content ?? null;
+    ctx.model.apply(cmd, h.last);
+    const m = ctx.model.workshops.get(cmd.workshop);
+    const ws = w.e.folded.workshops[cmd.workshop];
+    if (m && ws) {
+      if (!m.identity) m.identity = ws.identity;
+      if (h.last === 'broken') {
+        // Which layers a broken workshop keeps is the fold's business; the model follows it.
+        const stash = priorStash ?? (priorContent ? { ...priorContent } : null);
+        m.stash = ws.stash ? stash : null;
+      }
+    }
+  });
+}
