@@ -17,6 +17,7 @@
  * ```
  */
 import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Backend, ObjectRef } from '../types.ts';
 import { OverlayAdapter } from './backend.ts';
@@ -42,7 +43,8 @@ export interface OverlayBackendOptions {
   flattenThreshold?: number;
   /**
    * Volatile state (started instances, live transient containers); must be wiped by a reboot.
-   * Default `$XDG_RUNTIME_DIR/atelier/overlay-<hash of root>` or `/run/atelier/overlay-<hash>`.
+   * Default `$XDG_RUNTIME_DIR/atelier/overlay-<hash of root>`, else `/run/atelier/overlay-<hash>`
+   * (root) or `<tmpdir>/atelier-<uid>/overlay-<hash>`.
    */
   runDir?: string;
 }
@@ -121,7 +123,14 @@ class OverlayBackendImpl extends OverlayAdapter implements OverlayBackend {
 }
 
 function defaultRunDir(root: string): string {
-  const base = process.env.XDG_RUNTIME_DIR ? join(process.env.XDG_RUNTIME_DIR, 'atelier') : '/run/atelier';
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  // /run is only writable by root; an unprivileged user without XDG_RUNTIME_DIR gets the temp
+  // directory, which is also cleared by a reboot on most systems.
+  const base = process.env.XDG_RUNTIME_DIR
+    ? join(process.env.XDG_RUNTIME_DIR, 'atelier')
+    : isRoot
+      ? '/run/atelier'
+      : join(tmpdir(), `atelier-${process.getuid?.() ?? 'user'}`);
   return join(base, `overlay-${createHash('sha256').update(root).digest('hex').slice(0, 12)}`);
 }
 

@@ -1,0 +1,129 @@
+/**
+ * The simulation harness: property-based runs of the engine against the fake backend, with
+ * crashes, faults, torn journal writes and reboots drawn from a seed, and eight invariants checked
+ * after every step and every restart (see `invariants.ts`). Beside the random runs,
+ * `enumerateCrashPoints` (in `crash-points.ts`) crashes every op at every journal append and around
+ * every backend call.
+ *
+ * A failure prints its seed and fast-check path, and writes a reproduction directory (journal,
+ * fault plans, fake backend state, steps) that `atelier simulate --reproduce DIR` replays exactly.
+ *
+ * @example
+ * ```ts
+ * import { simulate } from 'atelier/engine/simulate/index.ts';
+ * const report = await simulate({ seed: 42, runs: 50, commands: 40, weights: { concurrent: 8, reboot: 0 } });
+ * if (report.failure) throw new Error(`${report.failure.message}\nreproduce: atelier simulate --reproduce ${report.failure.dir}`);
+ * console.log(`${report.commands} commands, ${report.commandsPerSecond.toFixed(0)}/s`);
+ * ```
+ */
+import fc from 'fast-check';
+import os from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_FAULTS, DEFAULT_WEIGHTS, stepCommands, type FaultWeights, type Weights } from './commands.ts';
+import { schedulerPicker } from './interleave.ts';
+import { InvariantViolation } from './invariants.ts';
+import { replaySteps, writeRepro } from './reproduce.ts';
+import { newContext, type Stats } from './runner.ts';
+import { describeStep, type Step } from './steps.ts';
+
+export { DEFAULT_FAULTS, DEFAULT_WEIGHTS, type FaultWeights, type Weights } from './commands.ts';
+export { enumerateCrashPoints, type CrashPointReport } from './crash-points.ts';
+export { readRepro, replaySteps, type Repro } from './reproduce.ts';
+export type { Step } from './steps.ts';
+
+export interface SimulateOptions {
+  /** fast-check's seed (default: a new one, printed). The same seed gives the same runs. */
+  seed?: number;
+  /** Property runs (default 100). */
+  runs?: number;
+  /** Most steps per run (default 40). */
+  commands?: number;
+  /** Replay one counterexample: fast-check's path printed with a failure. */
+  path?: string;
+  weights?: Partial<Weights>;
+  faults?: Partial<FaultWeights>;
+  /** Reconcile each crash image twice (invariant 4; default true). */
+  checkTwice?: boolean;
+  /** Where a failure's reproduction directory goes (default `<tmpdir>/atelier-sim-failure-<seed>`). */
+  failureDir?: string;
+  /** Stop starting new runs after this long (soak budgets). */
+  timeLimitMs?: number;
+  /** Parent of the simulation's state directories (default /dev/shm when present). */
+  root?: string;
+  /** Progress lines (default: none). */
+  log?: (line: string) => void;
+}
+
+export interface SimulateReport {
+  readonly seed: number;
+  readonly runs: number;
+  readonly steps: number;
+  /** Commands run (each op of a concurrent pair counts), rejected ones included. */
+  readonly commands: number;
+  readonly restarts: number;
+  readonly reboots: number;
+  readonly crashes: number;
+  readonly elapsedMs: number;
+  readonly commandsPerSecond: number;
+  readonly failure: null | {
+    readonly seed: number;
+    readonly path: string;
+    readonly invariant?: string;
+    readonly message: string;
+    readonly steps: readonly string[];
+    /** The reproduction directory. */
+    readonly dir: string;
+    /** Whether replaying the written steps failed the same way. */
+    readonly reproduced: boolean;
+  };
+}
+
+/** Run the property-based simulation; resolves with a report (a failure is reported, not thrown). */
+export async function simulate(options: SimulateOptions = {}): Promise<SimulateReport> {
+  const seed = options.seed ?? (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0;
+  const weights: Weights = { ...DEFAULT_WEIGHTS, ...options.weights };
+  const faults: FaultWeights = { ...DEFAULT_FAULTS, ...options.faults };
+  const total: Stats = { commands: 0, steps: 0, restarts: 0, reboots: 0, crashes: 0 };
+  let runs = 0;
+  let last: { steps: Step[]; error: unknown } | null = null;
+  const started = performance.now();
+  const prop = fc.asyncProperty(fc.scheduler(), stepCommands(weights, faults, options.commands ?? 40), async (s, cmds) => {
+    const ctx = await newContext({ seed, picker: (order) => schedulerPicker(s, order), checkTwice: options.checkTwice ?? true, ...(options.root ? { root: options.root } : {}) });
+    runs++;
+    try {
+      await fc.asyncModelRun(() => ({ model: ctx.model, real: ctx }), cmds);
+    } catch (error) {
+      last = { steps: ctx.executed.map((st) => ({ ...st })), error };
+      throw error;
+    } finally {
+      for (const k of Object.keys(total) as (keyof Stats)[]) total[k] += ctx.stats[k];
+      await ctx.world.dispose();
+    }
+  });
+  const result = await fc.check(prop, {
+    seed, numRuns: options.runs ?? 100, ...(options.path ? { path: options.path } : {}),
+    ...(options.timeLimitMs ? { interruptAfterTimeLimit: options.timeLimitMs, markInterruptAsFailure: false } : {}),
+  });
+  const elapsedMs = performance.now() - started;
+  const base = { seed, runs, ...total, elapsedMs, commandsPerSecond: (total.commands / elapsedMs) * 1000 };
+  if (!result.failed) return { ...base, failure: null };
+  const failed = last as { steps: Step[]; error: unknown } | null;
+  const error = result.errorInstance ?? failed?.error;
+  const message = error instanceof Error ? error.message : String(error);
+  const dir = options.failureDir ?? join(os.tmpdir(), `atelier-sim-failure-${seed}`);
+  const steps = failed?.steps ?? [];
+  options.log?.(`simulation failed: seed ${seed}, path "${result.counterexamplePath}"\n${message}`);
+  // Replay the shrunk steps from scratch: proves they reproduce, and writes the directory.
+  const replay = await replaySteps({ seed, steps }, {
+    ...(options.root ? { root: options.root } : {}),
+    onFailure: (ctx, f) =>
+      writeRepro(dir, ctx, { version: 1, seed, fc: { seed, path: result.counterexamplePath ?? '' }, steps: ctx.executed, failure: { ...(f.invariant ? { invariant: f.invariant } : {}), message: f.message, atStep: f.atStep } }),
+  });
+  return {
+    ...base,
+    failure: {
+      seed, path: result.counterexamplePath ?? '', ...(error instanceof InvariantViolation ? { invariant: error.invariant } : {}),
+      message, steps: steps.map(describeStep), dir, reproduced: replay.failure !== null,
+    },
+  };
+}

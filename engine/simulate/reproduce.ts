@@ -1,0 +1,82 @@
+/**
+ * Reproduction directories: a failing run written down so it replays exactly.
+ *
+ * ```
+ * DIR/repro.json       seed, fast-check path, the failure, and the steps run (interleavings included)
+ * DIR/fault-plans.json the fake's fault plan of each step (null: none)
+ * DIR/fake.json        the fake backend's state when the failure was found
+ * DIR/state/, DIR/run/ the journal (state directory) and the volatile journal at that moment
+ * ```
+ * Replaying runs `repro.json`'s steps again from an empty world: ids, clock, the fake's seed,
+ * faults and interleavings are all in the steps, so the same failure comes back. A fixed failure
+ * is kept under `fixtures/simulate/` (its `repro.json` is enough) and replayed by `npm test`.
+ *
+ * @example
+ * ```ts
+ * const r = await replaySteps(readRepro('fixtures/simulate/refresh-drops-stash'));
+ * r.failure; // null once fixed
+ * ```
+ */
+import fs from 'node:fs';
+import { join } from 'node:path';
+import { InvariantViolation } from './invariants.ts';
+import { newContext, runStep, type Ctx, type Stats } from './runner.ts';
+import { describeStep, faultPlanOf, type Step } from './steps.ts';
+
+export interface Repro {
+  readonly version: 1;
+  /** The world's seed (the fake's identity PRNG). */
+  readonly seed: number;
+  /** fast-check's seed and path of the counterexample, when it came from a random run. */
+  readonly fc?: { readonly seed: number; readonly path: string };
+  readonly steps: readonly Step[];
+  /** What failed (for the reader; replay recomputes it). */
+  readonly failure?: { readonly invariant?: string; readonly message: string; readonly atStep: number };
+  readonly note?: string;
+}
+
+export interface ReplayResult {
+  readonly failure: { readonly invariant?: string; readonly message: string; readonly atStep: number; readonly error: unknown } | null;
+  readonly stats: Stats;
+}
+
+export function readRepro(dir: string): Repro {
+  const r = JSON.parse(fs.readFileSync(join(dir, 'repro.json'), 'utf8')) as Repro;
+  if (r.version !== 1 || !Array.isArray(r.steps)) throw new Error(`${dir}/repro.json is not a simulation reproduction (version 1 with steps)`);
+  return r;
+}
+
+/** Write a reproduction directory from a context that just failed (before its world is disposed). */
+export function writeRepro(dir: string, ctx: Ctx, repro: Repro): void {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(join(dir, 'repro.json'), `${JSON.stringify({ ...repro, stepsText: repro.steps.map(describeStep) }, null, 1)}\n`);
+  fs.writeFileSync(join(dir, 'fault-plans.json'), `${JSON.stringify(repro.steps.map((s) => (s.type === 'cmd' ? faultPlanOf(s.fault) : null)), null, 1)}\n`);
+  fs.writeFileSync(join(dir, 'fake.json'), `${JSON.stringify(ctx.world.backend.dump())}\n`);
+  for (const d of ['state', 'run']) {
+    fs.rmSync(join(dir, d), { recursive: true, force: true });
+    const from = join(ctx.world.dir, d);
+    if (fs.existsSync(from)) fs.cpSync(from, join(dir, d), { recursive: true });
+  }
+}
+
+/**
+ * Run steps from an empty world; stop at the first failure. `onFailure` sees the world as it was
+ * (e.g. to write a reproduction directory).
+ */
+export async function replaySteps(repro: Pick<Repro, 'seed' | 'steps'>, opts: { root?: string; onFailure?: (ctx: Ctx, f: NonNullable<ReplayResult['failure']>) => void } = {}): Promise<ReplayResult> {
+  const ctx = await newContext({ seed: repro.seed, ...(opts.root ? { root: opts.root } : {}) });
+  try {
+    for (let i = 0; i < repro.steps.length; i++) {
+      try {
+        await runStep(ctx, repro.steps[i]!);
+      } catch (error) {
+        const failure = { ...(error instanceof InvariantViolation ? { invariant: error.invariant } : {}), message: error instanceof Error ? error.message : String(error), atStep: i, error };
+        opts.onFailure?.(ctx, failure);
+        return { failure, stats: ctx.stats };
+      }
+    }
+    return { failure: null, stats: ctx.stats };
+  } finally {
+    await ctx.world.dispose();
+  }
+}
