@@ -90,9 +90,15 @@ export class Model {
 
   /**
    * Outcomes an accepted op may end with, given how its command ended. `reached` lists the phases
-   * the journal shows it entered; `finishedBeforeCrash` is its outcome if that was durable first.
+   * the journal shows it entered (and `end` once its last do step took effect: an abort after that
+   * changes nothing, the op finishes); `finishedBeforeCrash` is its outcome if that was durable first.
    */
   allowed(kind: OpKind, ending: Ending, reached: ReadonlySet<string>, finishedBeforeCrash?: Outcome): Outcome[] {
+    const all = this.allowedBy(kind, ending, reached, finishedBeforeCrash);
+    return ending.how === 'crash' && !finishedBeforeCrash && reached.has('end') && !all.includes('done') ? [...all, 'done'] : all;
+  }
+
+  private allowedBy(kind: OpKind, ending: Ending, reached: ReadonlySet<string>, finishedBeforeCrash?: Outcome): Outcome[] {
     if (ending.how === 'ok') return ['done'];
     if (ending.how === 'error') {
       if (ending.code === 'BROKEN') return ['broken'];

@@ -75,7 +75,7 @@ function cmdOf(model: Model, op: SimOp): Cmd {
   }
 }
 
-function invoke(world: World, cmd: Cmd): Promise<unknown> {
+async function invoke(world: World, cmd: Cmd): Promise<unknown> {
   const e = world.e;
   switch (cmd.kind) {
     case 'launch':
@@ -109,8 +109,12 @@ function history(records: readonly JournalRecord[], op: string, upTo: number) {
   let finishedBefore: Outcome | undefined;
   let last: Outcome | undefined;
   const reached = new Set<string>();
+  let doSteps = Infinity;
   for (const r of records) {
-    if (r.type === 'op.started' && r.data.op === op) started = true;
+    if (r.type === 'op.started' && r.data.op === op) {
+      started = true;
+      doSteps = r.data.plan.do.length;
+    } else if ((r.type === 'effect.succeeded' || (r.type === 'effect.observed' && r.data.decision === 'done')) && r.data.op === op && r.data.phase === 'do' && r.data.step === doSteps - 1) reached.add('end');
     else if (r.type === 'op.phase' && r.data.op === op && r.seq <= upTo) reached.add(r.data.phase);
     else if (r.type === 'op.finished' && r.data.op === op) {
       last = r.data.outcome;
