@@ -137,7 +137,9 @@ export class EngineImpl implements Engine {
           return { type: 'op.phase', key: name, data: { op: opId, ...d.params, at } };
         case 'finish': {
           const leftovers: ObjectRef[] = [];
-          if (d.params.leftovers) {
+          // Any clean-up target still accounted for when an op finishes done is a leftover for gc,
+          // whichever clean-up step gave up (fixtures/simulate/cleanup-leftovers-marked).
+          if (d.params.leftovers || d.params.outcome === 'done') {
             const op = this.fold.ops[opId];
             for (const s of op?.plan.cleanup ?? []) if (this.fold.objects[objectKey(s.effect.target)]) leftovers.push(s.effect.target);
           }

@@ -90,7 +90,9 @@ export function rejection(ctx: WorkshopContext, cmd: CommandEvent['type'], sdk?:
   if (!ws.instancePresent) return { code: 'FAILED_PRECONDITION', reason: 'has lost its instance on the backend; remove it and launch it again' };
   switch (cmd) {
     case 'refresh':
-      return null;
+      // A refresh makes its own stash under the same names: it would overwrite the user's, and its
+      // undo would drop it (found by the simulation: fixtures/simulate/refresh-keeps-stash).
+      return ws.hasStash ? { code: 'FAILED_PRECONDITION', reason: 'has a stash (unstash it first)' } : null;
     case 'stash':
       if (ws.status === 'broken') return { code: 'FAILED_PRECONDITION', reason: 'is broken; refresh or remove it' };
       return ws.hasStash ? { code: 'FAILED_PRECONDITION', reason: 'already has a stash (unstash it first)' } : null;

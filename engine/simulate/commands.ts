@@ -88,7 +88,8 @@ function faultArb(f: FaultWeights, concurrent: boolean): fc.Arbitrary<StepFault>
 
 export function stepArb(w: Weights, f: FaultWeights): fc.Arbitrary<Step> {
   const op = opArb(w);
-  const recovery = fc.double({ min: 0, max: 1, noNaN: true }).chain((x) => (x < f.recovery ? fc.nat().map((n): number | null => n) : fc.constant<number | null>(null)));
+  // fc.option shrinks towards null: a counterexample keeps recovery faults only if it needs them.
+  const recovery: fc.Arbitrary<number | null> = f.recovery > 0 ? fc.option(fc.nat(), { freq: Math.max(1, Math.round(1 / f.recovery) - 1) }) : fc.constant(null);
   const arbs: fc.WeightedArbitrary<Step>[] = [
     { weight: w.launch + w.refresh + w.stash + w.unstash + w.restore + w.remove + w.run + w.gc, arbitrary: fc.record({ type: fc.constant('cmd' as const), ops: op.map((o) => [o]), fault: faultArb(f, false), recovery }) },
     { weight: w.concurrent, arbitrary: fc.record({ type: fc.constant('cmd' as const), ops: fc.tuple(op, op), fault: faultArb(f, true), recovery }) },
@@ -113,5 +114,5 @@ export class StepCommand implements fc.AsyncCommand<Model, Ctx> {
 }
 
 export function stepCommands(w: Weights, f: FaultWeights, maxCommands: number): fc.Arbitrary<Iterable<fc.AsyncCommand<Model, Ctx>>> {
-  return fc.commands([stepArb(w, f).map((s) => new StepCommand(s))], { maxCommands });
+  return fc.commands([stepArb(w, f).map((s) => new StepCommand(s))], { maxCommands, size: 'max' });
 }

@@ -26,6 +26,8 @@ export type Park = (label: string) => Promise<void>;
 export class Gate {
   dead = false;
   park: Park | null = null;
+  /** Called once when the gate dies: the world drops the engine there and then, as the process would. */
+  onKill: (() => void) | null = null;
   readonly port: Backend;
 
   constructor(readonly fake: FakeBackend) {
@@ -38,7 +40,7 @@ export class Gate {
       try {
         return await fn();
       } catch (e) {
-        if (e instanceof SimulatedCrash) this.dead = true;
+        if (e instanceof SimulatedCrash) this.kill();
         throw e;
       }
     };
@@ -63,7 +65,9 @@ export class Gate {
   }
 
   kill(): void {
+    if (this.dead) return;
     this.dead = true;
+    this.onKill?.();
   }
 
   revive(): void {

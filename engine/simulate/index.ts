@@ -24,6 +24,7 @@ import { schedulerPicker } from './interleave.ts';
 import { InvariantViolation } from './invariants.ts';
 import { replaySteps, writeRepro } from './reproduce.ts';
 import { newContext, type Stats } from './runner.ts';
+import { newSeed } from './seed.ts';
 import { describeStep, type Step } from './steps.ts';
 
 export { DEFAULT_FAULTS, DEFAULT_WEIGHTS, type FaultWeights, type Weights } from './commands.ts';
@@ -80,7 +81,7 @@ export interface SimulateReport {
 
 /** Run the property-based simulation; resolves with a report (a failure is reported, not thrown). */
 export async function simulate(options: SimulateOptions = {}): Promise<SimulateReport> {
-  const seed = options.seed ?? (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0;
+  const seed = options.seed ?? newSeed();
   const weights: Weights = { ...DEFAULT_WEIGHTS, ...options.weights };
   const faults: FaultWeights = { ...DEFAULT_FAULTS, ...options.faults };
   const total: Stats = { commands: 0, steps: 0, restarts: 0, reboots: 0, crashes: 0 };

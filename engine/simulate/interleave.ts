@@ -20,10 +20,24 @@ import type { Scheduler } from 'fast-check';
 import type { Gate } from './gate.ts';
 
 export interface Job {
-  /** The serialisation key (workshop name); jobs with the same key run one after the other. */
-  readonly key: string;
+  /**
+   * How the engine serialises it: a workshop name (jobs with the same key run one after the
+   * other), `null` for a job it does not serialise (`run`), and `exclusive` for one that waits for
+   * every serialised job before it and holds back those after it (`gc`, `reconcile`).
+   */
+  readonly key: string | null;
+  readonly exclusive?: boolean;
   run(): Promise<unknown>;
 }
+
+/** Whether job `b` waits for an earlier job `a` in the engine's serialiser. */
+function waitsFor(a: Job, b: Job): boolean {
+  if (a.key === null || b.key === null) return false;
+  return a.exclusive === true || b.exclusive === true || a.key === b.key;
+}
+
+/** A stuck run (a job neither parked nor finishing) fails loudly instead of emptying the event loop. */
+const WATCHDOG_MS = 30_000;
 
 /** Chooses which parked job goes next. */
 export interface Picker {
@@ -70,7 +84,7 @@ export async function interleave(gate: Gate, jobs: readonly Job[], picker: Picke
   const settled = new Array<boolean>(n).fill(false);
   let wake: (() => void) | null = null;
   const notify = () => wake?.();
-  const blocked = (i: number) => jobs.some((j, k) => k < i && j.key === jobs[i]!.key && !settled[k]);
+  const blocked = (i: number) => jobs.some((j, k) => k < i && !settled[k] && waitsFor(j, jobs[i]!));
   const quiet = () => jobs.every((_, i) => settled[i] || parked[i] || blocked(i));
   gate.park = async (label) => {
     const i = als.getStore();
@@ -88,16 +102,24 @@ export async function interleave(gate: Gate, jobs: readonly Job[], picker: Picke
       }),
     ),
   );
+  // Handle rejections now: the loop below yields to the event loop before they are collected.
+  const all = Promise.allSettled(promises);
   try {
     while (!settled.every(Boolean)) {
-      if (!quiet()) await new Promise<void>((resolve) => (wake = () => quiet() && resolve()));
+      if (!quiet()) {
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise<void>((resolve, reject) => {
+          wake = () => quiet() && resolve();
+          timer = setTimeout(() => reject(new Error(`simulation: interleaving stuck for ${WATCHDOG_MS} ms (parked ${JSON.stringify(parked)}, settled ${JSON.stringify(settled)})`)), WATCHDOG_MS);
+        }).finally(() => clearTimeout(timer));
+      }
       wake = null;
       if (settled.every(Boolean)) break;
       await picker.next(jobs.map((_, i) => i).filter((i) => parked[i]));
       // Let the released job's continuation run (it clears its flag) before judging quiet again.
       await new Promise((r) => setImmediate(r));
     }
-    return await Promise.allSettled(promises);
+    return await all;
   } finally {
     gate.park = null;
   }

@@ -27,6 +27,8 @@ export class JournalReader {
   constructor(readonly dir: string) {}
 
   private lastSegment(): string | null {
+    // The simulation's journals never roll (one segment): list the directory only until it exists.
+    if (this.path && fs.existsSync(this.path)) return this.path;
     let names: string[];
     try {
       names = fs.readdirSync(this.dir).filter((n) => SEGMENT.test(n)).sort();

@@ -76,6 +76,7 @@ export class Model {
       case 'run':
         return ws.status === 'ready' ? null : { code: 'NOT_FOUND' };
       case 'refresh':
+        return ws.stash ? { code: 'FAILED_PRECONDITION' } : null;
       case 'remove':
         return null;
       case 'stash':

@@ -122,6 +122,7 @@ export class World {
    * that attempt like any crash; the error is returned so the caller can retry.
    */
   async openOnce(): Promise<EngineImpl | Error> {
+    this.gate.onKill = null;
     this.gate.revive();
     try {
       const engine = await openEngine({ stateDir: this.stateDir, runDir: this.runDir, backend: this.gate.port, owner: OWNER, ids: this.ids, clock: this.clock });
@@ -146,6 +147,11 @@ export class World {
 
   private attach(engine: EngineImpl): void {
     this.engine = engine;
+    // The moment the process "dies", the engine is closed: a command queued behind the one that
+    // crashed must not run (it would decide on a state a dead process left mid-op).
+    this.gate.onKill = () => {
+      this.dying = engine.crash();
+    };
     engine.events$.subscribe((r) => this.note(r));
     const append = engine.append.bind(engine);
     // Crash points at journal appends: the hook may throw a SimulatedCrash before the write, or
@@ -198,8 +204,12 @@ export class World {
     this.gate.kill();
     const engine = this.engine;
     this.engine = null;
+    await this.dying;
+    this.dying = null;
+    this.gate.onKill = null;
     if (engine) await engine.crash();
   }
+  private dying: Promise<void> | null = null;
 
   /** Tear the last journal write at `fraction` of its bytes (0 drops it whole). Call after `crash`. */
   tear(fraction: number): { cut: number } | null {
