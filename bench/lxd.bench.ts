@@ -7,7 +7,9 @@
  *   workshop's own bytes. dir copies everything; btrfs shares extents (exclusive bytes only).
  * - `lxd.refresh.last_sdk_changed` vs `lxd.refresh.full_rebuild`: seconds for `engine.refresh` of a
  *   workshop with three SDKs when only the last SDK changed (two layers reused) and when the first
- *   changed (everything rebuilt from the base). Each SDK's hook writes 16 MiB.
+ *   changed (everything rebuilt from the base). Each SDK's hook writes 16 MiB (an SDK install costs
+ *   something); `ATELIER_LXD_BENCH_RUNS` refreshes of each kind (default 1) are averaged.
+ *   The workshop lives on the default (dir) pool.
  *
  * @example
  * ```sh
@@ -28,6 +30,9 @@ import type { BenchEntry, Figure, Skip } from './run.ts';
 const run = promisify(execFile);
 const BTRFS_POOL = process.env.ATELIER_LXD_BTRFS_POOL ?? 'atelier-btrfs';
 const DATA_MIB = 64;
+const SDK_MIB = 16;
+/** Refreshes timed per figure (each takes a few seconds on LXD). */
+const RUNS = Number(process.env.ATELIER_LXD_BENCH_RUNS ?? 1);
 
 async function skipReason(): Promise<string | null> {
   const a = await lxdAvailable();
@@ -95,7 +100,7 @@ async function writeProject(dir: string, gens: [number, number, number]): Promis
     await writeFile(join(dir, '.workshop', sdk, 'sdk.yaml'), `name: ${sdk}\n`);
     await writeFile(
       join(dir, '.workshop', sdk, 'hooks', 'setup-base'),
-      `#!/bin/sh\nmkdir -p /opt/${sdk}\ndd if=/dev/urandom of=/opt/${sdk}/blob bs=1048576 count=16 2>/dev/null\necho ${gens[i]} > /opt/${sdk}/gen\n`,
+      `#!/bin/sh\nmkdir -p /opt/${sdk}\ndd if=/dev/urandom of=/opt/${sdk}/blob bs=1048576 count=${SDK_MIB} 2>/dev/null\necho ${gens[i]} > /opt/${sdk}/gen\n`,
       { mode: 0o755 },
     );
   }
@@ -130,12 +135,16 @@ async function refreshFigures(): Promise<Figure[] | Skip> {
       await engine.refresh(spec);
       return (performance.now() - t0) / 1000;
     };
-    const last = [await timed([1, 1, 2]), await timed([1, 1, 3])];
-    const full = [await timed([2, 1, 3]), await timed([3, 1, 3])];
+    const last: number[] = [];
+    const full: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      last.push(await timed([1 + 2 * i, 1, 2 + 2 * i])); // only gamma changes: alpha and beta reused
+      full.push(await timed([2 + 2 * i, 1, 3 + 2 * i])); // alpha changes: everything rebuilt from the base
+    }
     const med = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     return [
-      { name: 'lxd.refresh.last_sdk_changed', value: med(last), unit: 's', baseline: med(full), runs: last.map((x) => Number(x.toFixed(3))), sdks: 3, sdkMiB: 16 },
-      { name: 'lxd.refresh.full_rebuild', value: med(full), unit: 's', runs: full.map((x) => Number(x.toFixed(3))), sdks: 3, sdkMiB: 16 },
+      { name: 'lxd.refresh.last_sdk_changed', value: med(last), unit: 's', baseline: med(full), runs: last.map((x) => Number(x.toFixed(3))), sdks: 3, sdkMiB: SDK_MIB },
+      { name: 'lxd.refresh.full_rebuild', value: med(full), unit: 's', runs: full.map((x) => Number(x.toFixed(3))), sdks: 3, sdkMiB: SDK_MIB },
     ];
   } finally {
     await engine.close().catch(() => undefined);

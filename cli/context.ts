@@ -183,8 +183,9 @@ export async function withEngine<T>(ctx: Context, fn: (engine: Engine, backend: 
 }
 
 /**
- * Command options for a long-running command: progress on stderr, and Ctrl-C aborts the command
- * (the engine undoes it, exit 1); a second Ctrl-C exits at once, leaving recovery to the next start.
+ * Command options for a long-running command: progress on stderr, and Ctrl-C (or SIGTERM) aborts
+ * the command (the engine undoes it, exit 1); a second one exits at once, leaving recovery to the
+ * next start.
  */
 export async function withCommandOptions<T>(ctx: Context, fn: (opts: CommandOptions) => Promise<T>): Promise<T> {
   const progress = createProgress({ mode: ctx.progressMode, stream: ctx.io.stderr });
@@ -194,12 +195,16 @@ export async function withCommandOptions<T>(ctx: Context, fn: (opts: CommandOpti
     ctx.out.note('\ninterrupted: undoing the command (press Ctrl-C again to quit now; the next start reconciles)');
     abort.abort();
   };
+  // SIGTERM (a service manager stopping us) gets the same treatment: undo rather than leave
+  // the work half-done for the next start to reconcile.
   process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
   try {
     return await fn({ signal: abort.signal, onProgress: progress.onProgress });
   } finally {
     progress.stop();
     process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
   }
 }
 

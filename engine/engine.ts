@@ -120,9 +120,15 @@ export class EngineImpl implements Engine {
     const op = ws?.op ? this.fold.ops[ws.op.id] ?? null : Object.values(this.fold.ops).find((o) => o.workshop === name) ?? null;
     return {
       name,
-      workshop: ws ? { status: ws.status, hasStash: ws.stash !== null, sdks: ws.sdks.map((l) => l.sdk), instancePresent: ws.instancePresent } : null,
+      workshop: ws ? { status: ws.status, hasStash: ws.stash !== null, sdks: ws.sdks.map((l) => l.sdk), instancePresent: ws.instancePresent, dependents: this.dependentsOf(ws) } : null,
       op,
     };
+  }
+
+  /** Transient containers running from a workshop or one of its layers. */
+  private dependentsOf(ws: { instance: string; sdks: readonly { layer: string }[] }): number {
+    const names = new Set([ws.instance, ...ws.sdks.map((l) => l.layer)]);
+    return Object.values(this.vfold.containers).filter((c) => names.has(c.source.name)).length;
   }
 
   private toInputs(name: string, opId: string, decisions: Decision[], extra: { spec?: WorkshopSpec } = {}): EventInput[] {
@@ -268,7 +274,14 @@ export class EngineImpl implements Engine {
     await this.command('remove', name, opts, (ctx, shape) => ({ event: { type: 'remove', op: ctx.op, plan: planRemove({ ctx, shape }) } }));
   }
 
-  async run(req: RunRequest, opts: CommandOptions = {}): Promise<RunResult> {
+  run(req: RunRequest, opts: CommandOptions = {}): Promise<RunResult> {
+    this.assertOpen();
+    // Under the serialiser so reconcile and gc (exclusive) never see a run half-way.
+    return this.serial.run(`run:${req.from}:${this.runs++}`, () => this.runNow(req, opts));
+  }
+  private runs = 0;
+
+  private async runNow(req: RunRequest, opts: CommandOptions): Promise<RunResult> {
     this.assertOpen();
     const ws = this.fold.workshops[req.from];
     const layer = this.fold.objects[`layers/${req.from}`];
@@ -280,7 +293,7 @@ export class EngineImpl implements Engine {
     const id = this.ids.containerId();
     const op = this.ids.opId();
     const ref: ObjectRef = { space: 'workshops', name: `run-${id}` };
-    await this.appendVolatile([{ type: 'container.created', key: id, data: { id, ref, source, op, at: this.clock(), ...(req.scratch ? { scratch: req.scratch } : {}) } }]);
+    await this.appendVolatile([{ type: 'container.created', key: id, data: { id, ref, source, op, at: this.clock(), ...(req.scratch ? { scratch: req.scratch } : {}), ...(req.keep ? { keep: true } : {}) } }]);
     try {
       await this.backend.create({ target: ref, source: { object: source, ...(req.scratch ? { scratch: req.scratch } : {}) }, tags: { owner: this.owner, op, kind: 'container', source: source.name, ...(ws ? { workshop: req.from } : {}) } });
       await this.backend.start(ref);

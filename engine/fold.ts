@@ -66,6 +66,8 @@ export interface ContainerRecord {
   readonly ref: ObjectRef;
   readonly source: ObjectRef;
   readonly scratch?: string;
+  /** Kept after its script (not `--rm`): only a kept container outlives the command that ran it. */
+  readonly keep?: boolean;
   readonly op: string;
   status: 'created' | 'running';
 }
@@ -286,6 +288,14 @@ export function evolve(s: FoldState, r: JournalRecord): void {
       ws.lastError = { op: object.op ?? '', code: 'MISSING', message: `${object.ref.space}/${object.ref.name} is missing on the backend` };
       return;
     }
+    case 'object.settled': {
+      const key = objectKey(r.data.object.ref);
+      const o = s.objects[key];
+      if (!o) return;
+      if (r.data.present) o.state = 'present';
+      else delete s.objects[key];
+      return;
+    }
     case 'engine.reconciled':
       return;
     default:
@@ -298,7 +308,7 @@ export function evolveVolatile(s: VolatileState, r: JournalRecord): void {
   s.seq = r.seq;
   switch (r.type) {
     case 'container.created':
-      s.containers[r.data.id] = { id: r.data.id, ref: r.data.ref, source: r.data.source, op: r.data.op, status: 'created', ...(r.data.scratch ? { scratch: r.data.scratch } : {}) };
+      s.containers[r.data.id] = { id: r.data.id, ref: r.data.ref, source: r.data.source, op: r.data.op, status: 'created', ...(r.data.scratch ? { scratch: r.data.scratch } : {}), ...(r.data.keep ? { keep: true } : {}) };
       return;
     case 'container.started': {
       const c = s.containers[r.data.id];

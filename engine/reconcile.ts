@@ -98,11 +98,23 @@ export class Reconciler {
     const pendingOps = Object.keys(e.folded.ops).sort();
     for (const id of pendingOps) await this.recoverOp(id);
 
+    // A `--rm` container still recorded belongs to a run that died (runs are never in flight
+    // here: reconcile is exclusive), so nobody will remove it: it goes now.
+    for (const c of Object.values(e.volatileState.containers).filter((c) => !c.keep).sort((a, b) => a.id.localeCompare(b.id))) {
+      await e.backend.remove(c.ref);
+      await e.appendVolatile([{ type: 'container.removed', key: c.id, data: { id: c.id, at: e.clock() } }]);
+    }
     const inventory = await e.backend.list(e.owner);
     const present = new Set(inventory.map((o) => objectKey(o.ref)));
     // Transient containers whose backend object is gone (a reboot, a crash mid-run).
     const gone = Object.values(e.volatileState.containers).filter((c) => !present.has(objectKey(c.ref)));
     if (gone.length) await e.appendVolatile(gone.map((c) => ({ type: 'container.removed' as const, key: c.id, data: { id: c.id, at: e.clock() } })));
+    // Objects whose creation or removal never settled (an op that gave up) are settled by what is there.
+    const unsettled = Object.values(e.folded.objects)
+      .filter((o) => (o.state === 'pending' || o.state === 'removing') && !e.folded.ops[o.op])
+      .sort((a, b) => objectKey(a.ref).localeCompare(objectKey(b.ref)));
+    for (const o of unsettled)
+      await e.append([{ type: 'object.settled', key: o.workshop ?? 'engine', data: { object: { ref: o.ref, kind: o.kind, ...(o.workshop ? { workshop: o.workshop } : {}), op: o.op }, present: present.has(objectKey(o.ref)), at: e.clock() } }]);
 
     const orphans = await this.removeOrphans(this.orphans(inventory));
     const missing = Object.values(e.folded.objects)
@@ -110,7 +122,6 @@ export class Reconciler {
       .sort((a, b) => objectKey(a.ref).localeCompare(objectKey(b.ref)));
     for (const o of missing)
       await e.append([{ type: 'object.missing', key: o.workshop ?? 'engine', data: { object: { ref: o.ref, kind: o.kind, ...(o.workshop ? { workshop: o.workshop } : {}), op: o.op }, at: e.clock() } }]);
-    // Objects whose creation or removal never settled (an op that gave up) are settled by what is there.
     const report = { pending: pendingOps.length, orphans: orphans.length, missing: missing.length };
     await e.append([{ type: 'engine.reconciled', key: 'engine', data: { ...report, at: e.clock() } }]);
     return report;

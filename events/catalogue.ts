@@ -131,9 +131,11 @@ export type AtelierEvent =
   | Ev<'op.finished', { op: string; outcome: 'done' | 'undone' | 'broken'; at: string; code?: string; message?: string; leftovers?: ObjectRef[] }>
   | Ev<'object.orphan-removed', { object: ObjectDescriptor; at: string }>
   | Ev<'object.missing', { object: ObjectDescriptor; at: string }>
+  /** Reconciliation found where an object left `pending` or `removing` by a given-up op really is. */
+  | Ev<'object.settled', { object: ObjectDescriptor; present: boolean; at: string }>
   | Ev<'engine.reconciled', { at: string; pending: number; orphans: number; missing: number }>
   // Volatile journal only: transient containers.
-  | Ev<'container.created', { id: string; ref: ObjectRef; source: ObjectRef; scratch?: string; op: string; at: string }>
+  | Ev<'container.created', { id: string; ref: ObjectRef; source: ObjectRef; scratch?: string; keep?: boolean; op: string; at: string }>
   | Ev<'container.started', { id: string; at: string }>
   | Ev<'container.removed', { id: string; at: string }>;
 
@@ -151,6 +153,7 @@ export const EVENT_VERSIONS: { readonly [T in EventType]: number } = {
   'op.finished': 1,
   'object.orphan-removed': 1,
   'object.missing': 1,
+  'object.settled': 1,
   'engine.reconciled': 1,
   'container.created': 1,
   'container.started': 1,

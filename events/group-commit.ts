@@ -13,13 +13,14 @@
  * @example
  * ```ts
  * const w = new GroupCommitWriter({ dir, durable: true, segmentBytes: 64 << 20, last: null });
- * await w.enqueue('{"seq":1,...}\n', 1, 1);
+ * await w.enqueue(1, [1], ['container.started'], ['c1'], [JSON.stringify({ id: 'c1', at })], undefined);
  * await w.close();
  * ```
  */
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { AtelierError } from '../errors.ts';
+import { recordLineMaxBytes, writeRecordLine } from './record.ts';
 import { fsyncDir, segmentName } from './segments.ts';
 
 export interface WriterOptions {
@@ -31,13 +32,20 @@ export interface WriterOptions {
 }
 
 interface Pending {
-  readonly text: string;
-  readonly firstSeq: number;
   readonly lastSeq: number;
   readonly value: unknown;
   readonly resolve: (value: unknown) => void;
   readonly reject: (e: unknown) => void;
 }
+
+/** One batch handed from the queue to a flush: its bytes, its first seq and its appenders. */
+interface Batch {
+  readonly bytes: Buffer;
+  readonly firstSeq: number;
+  readonly waiters: Pending[];
+}
+
+const INITIAL_BUFFER = 64 * 1024;
 
 function writeAll(fd: number, buf: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -66,7 +74,13 @@ function closeFd(fd: number): Promise<void> {
 
 export class GroupCommitWriter {
   private readonly opts: WriterOptions;
-  private queue: Pending[] = [];
+  /** Encoded lines not yet handed to a flush: `buf[0..len)`, first record `firstSeq`. */
+  private buf: Buffer = Buffer.allocUnsafe(INITIAL_BUFFER);
+  private len = 0;
+  private firstSeq = 0;
+  private waiters: Pending[] = [];
+  /** A flushed buffer, reused for the next batch once its flush is done. */
+  private spare: Buffer | null = null;
   private running: Promise<void> | null = null;
   private fd: number | null = null;
   private segPath: string | null;
@@ -85,42 +99,74 @@ export class GroupCommitWriter {
     this.durableSeq = durableSeq;
   }
 
-  /** Queues encoded lines holding records `firstSeq..lastSeq`; resolves to `value` once they are on disk. */
-  enqueue<T>(text: string, firstSeq: number, lastSeq: number, value: T): Promise<T> {
+  /**
+   * Queues records `firstSeq..` (types, keys and `JSON.stringify`-ed data, in order): encodes and
+   * seals them straight into the pending batch's buffer (no string per line, no copy of the batch),
+   * and resolves to `value` once they are on disk.
+   */
+  enqueue<T>(firstSeq: number, versions: readonly number[], types: readonly string[], keys: readonly string[], dataJson: readonly string[], value: T): Promise<T> {
     if (this.closed) return Promise.reject(closedError(this.opts.dir));
     if (this.failure) return Promise.reject(failedError(this.opts.dir, this.failure));
+    if (this.len === 0) this.firstSeq = firstSeq;
+    for (let i = 0; i < types.length; i++) {
+      const need = this.len + recordLineMaxBytes(types[i], keys[i], dataJson[i]);
+      if (need > this.buf.length) this.grow(need);
+      this.len = writeRecordLine(this.buf, this.len, firstSeq + i, versions[i], types[i], keys[i], dataJson[i]);
+    }
+    const lastSeq = firstSeq + types.length - 1;
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ text, firstSeq, lastSeq, value, resolve: resolve as (v: unknown) => void, reject });
+      this.waiters.push({ lastSeq, value, resolve: resolve as (v: unknown) => void, reject });
       // Start on a microtask so appends made in the same tick share the first flush too.
       if (!this.running) this.running = Promise.resolve().then(() => this.drain());
     });
   }
 
+  private grow(need: number): void {
+    let size = this.buf.length * 2;
+    while (size < need) size *= 2;
+    const bigger = Buffer.allocUnsafe(size);
+    this.buf.copy(bigger, 0, 0, this.len);
+    this.buf = bigger;
+  }
+
+  /** Hands the pending lines to a flush, starting a fresh buffer for the next batch. */
+  private take(): Batch {
+    const batch = { bytes: this.buf.subarray(0, this.len), firstSeq: this.firstSeq, waiters: this.waiters };
+    this.buf = this.spare !== null && this.spare.length >= INITIAL_BUFFER ? this.spare : Buffer.allocUnsafe(INITIAL_BUFFER);
+    this.spare = null;
+    this.len = 0;
+    this.waiters = [];
+    return batch;
+  }
+
   private async drain(): Promise<void> {
     try {
-      while (this.queue.length > 0) {
-        const batch = this.queue;
-        this.queue = [];
+      while (this.waiters.length > 0) {
+        const batch = this.take();
         try {
           await this.flush(batch);
         } catch (e) {
           this.failure = e;
           const err = failedError(this.opts.dir, e);
-          for (const p of batch) p.reject(err);
-          for (const p of this.queue) p.reject(err);
-          this.queue = [];
+          for (const p of batch.waiters) p.reject(err);
+          for (const p of this.waiters) p.reject(err);
+          this.waiters = [];
+          this.len = 0;
           return;
         }
-        this.durableSeq = batch[batch.length - 1].lastSeq;
-        for (const p of batch) p.resolve(p.value);
+        // Its bytes are on disk (written, or only in the page cache for a volatile journal): reuse it.
+        this.spare = Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.buffer.byteLength - batch.bytes.byteOffset);
+        const waiters = batch.waiters;
+        this.durableSeq = waiters[waiters.length - 1].lastSeq;
+        for (const p of waiters) p.resolve(p.value);
       }
     } finally {
       this.running = null;
     }
   }
 
-  private async flush(batch: Pending[]): Promise<void> {
-    const buf = Buffer.from(batch.length === 1 ? batch[0].text : batch.map((p) => p.text).join(''), 'utf8');
+  private async flush(batch: Batch): Promise<void> {
+    const buf = batch.bytes;
     let created = false;
     if (this.segPath === null || (this.segSize > 0 && this.segSize + buf.length > this.opts.segmentBytes)) {
       if (this.fd !== null) {
@@ -128,7 +174,7 @@ export class GroupCommitWriter {
         this.fd = null;
         await closeFd(old);
       }
-      this.segPath = join(this.opts.dir, segmentName(batch[0].firstSeq));
+      this.segPath = join(this.opts.dir, segmentName(batch.firstSeq));
       this.segSize = 0;
       created = true;
     }

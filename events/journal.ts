@@ -32,7 +32,7 @@ import type { EventInput, JournalRecord } from './catalogue.ts';
 import { loadLatestCheckpoint, writeCheckpointFile } from './checkpoint.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import { GroupCommitWriter } from './group-commit.ts';
-import { sealJson } from './record.ts';
+
 import { corruptError, cutTornTail, firstSegmentAfter, fsyncDir, listSegments, scanSegment } from './segments.ts';
 import { UPCASTERS, upcastRecord } from './upcast.ts';
 import type { UpcasterTable } from './upcast.ts';
@@ -76,6 +76,21 @@ export interface Journal {
 
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 
+/** The JSON of an event's data, as `JSON.stringify` writes it inside the record (data must be a JSON object). */
+function encodeData(e: EventInput): string {
+  const data: unknown = e.data;
+  if (data === null || typeof data !== 'object' || typeof (data as { toJSON?: unknown }).toJSON === 'function') {
+    throw new AtelierError('INVALID_ARGUMENT', `cannot journal a "${e.type}" event whose data is not a JSON object`, { type: e.type });
+  }
+  if (typeof e.key !== 'string') throw new AtelierError('INVALID_ARGUMENT', `cannot journal a "${e.type}" event whose key is not a string`, { type: e.type });
+  return JSON.stringify(data);
+}
+
+/** True when `record` is at its type's current version (so `upcastRecord` would return it as is). */
+function isCurrent(record: JournalRecord): boolean {
+  return Object.prototype.hasOwnProperty.call(EVENT_VERSIONS, record.type) && EVENT_VERSIONS[record.type] === record.v;
+}
+
 class SegmentJournal implements Journal {
   private nextSeq: number;
   private checkpoints: Promise<void> = Promise.resolve();
@@ -110,16 +125,28 @@ class SegmentJournal implements Journal {
     }
     // Seqs are taken now, synchronously, so sequence order is call order.
     const first = this.nextSeq;
-    const records: JournalRecord[] = new Array(events.length);
-    let text = '';
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i];
-      // Built in the on-disk key order, so it is encoded as it is.
-      const r = { seq: first + i, v: EVENT_VERSIONS[e.type], type: e.type, key: e.key, data: e.data } as JournalRecord;
-      records[i] = r;
-      text += sealJson(JSON.stringify(r)) + '\n';
+    const n = events.length;
+    const records: JournalRecord[] = new Array(n);
+    const versions: number[] = new Array(n);
+    const types: string[] = new Array(n);
+    const keys: string[] = new Array(n);
+    const data: string[] = new Array(n);
+    try {
+      for (let i = 0; i < n; i++) {
+        const e = events[i];
+        const v = EVENT_VERSIONS[e.type];
+        // Built in the on-disk key order (seq, v, type, key, data).
+        records[i] = { seq: first + i, v, type: e.type, key: e.key, data: e.data } as JournalRecord;
+        versions[i] = v;
+        types[i] = e.type;
+        keys[i] = e.key;
+        // Encoded before anything is queued: data JSON cannot encode is refused and nothing is queued.
+        data[i] = encodeData(e);
+      }
+    } catch (e) {
+      return Promise.reject(e);
     }
-    const done = this.writer.enqueue(text, first, first + events.length - 1, records);
+    const done = this.writer.enqueue(first, versions, types, keys, data, records);
     if (!this.closed) this.nextSeq += events.length;
     return done;
   }
@@ -153,9 +180,10 @@ class SegmentJournal implements Journal {
       if (seg.first !== expected) throw corruptError(seg.path, expected, 0, `the segment starts at record ${seg.first}`);
       const buf = await fs.promises.readFile(seg.path);
       const scan = scanSegment(seg, buf, expected, i === segs.length - 1);
-      for (const { record, offset } of scan.records) {
+      for (let k = 0; k < scan.records.length; k++) {
+        const record = scan.records[k];
         if (record.seq > upTo) return;
-        if (record.seq >= fromSeq) yield upcastRecord(record, this.upcasters, { segment: seg.path, offset });
+        if (record.seq >= fromSeq) yield upcastRecord(record, this.upcasters, { segment: seg.path, offset: scan.offsets[k] });
       }
       expected = scan.nextSeq;
     }
@@ -205,8 +233,12 @@ export async function openJournal<S = unknown>(opts: JournalOptions): Promise<Op
     const isLast = i === segs.length - 1;
     const buf = await fs.promises.readFile(seg.path);
     const scan = scanSegment(seg, buf, expected, isLast);
-    for (const { record, offset } of scan.records) {
-      if (record.seq > after) tail.push(upcastRecord(record, upcasters, { segment: seg.path, offset }));
+    const { records, offsets } = scan;
+    for (let k = 0; k < records.length; k++) {
+      const record = records[k];
+      if (record.seq <= after) continue;
+      // Current records (all of them, until an event type changes shape) are taken as they are.
+      tail.push(isCurrent(record) ? record : upcastRecord(record, upcasters, { segment: seg.path, offset: offsets[k] }));
     }
     expected = scan.nextSeq;
     let size = buf.length;

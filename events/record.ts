@@ -40,15 +40,101 @@ function hex8(n: number): string {
  */
 export function sealJson(objectJson: string): string {
   const body = objectJson.slice(0, -1);
-  return `${body}${SEAL_PREFIX}${hex8(crc32(body))}"}`;
+  return `${body}${SEAL_PREFIX}${hex8(crc32(body) >>> 0)}"}`;
 }
 
 /** Why a sealed text was rejected (for messages, never for control flow outside this module). */
 export type SealFailure = 'short' | 'no-seal' | 'crc' | 'json' | 'shape';
 
+/** CRC-32 tables for slicing-by-8 (table k maps a byte k positions before the end of an 8-byte word). */
+const CRC_TABLE = (() => {
+  const t = new Int32Array(256 * 8);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  for (let n = 0; n < 256; n++) {
+    let c = t[n];
+    for (let k = 1; k < 8; k++) {
+      c = t[c & 255] ^ (c >>> 8);
+      t[k * 256 + n] = c;
+    }
+  }
+  return t;
+})();
+
+/**
+ * Below this many bytes the CRC is computed in JavaScript: zlib's crc32 costs ~0.5 µs a call in
+ * argument checks and a `subarray`, more than the whole CRC of a typical ~170-byte record.
+ */
+const JS_CRC_MAX = 256;
+
+/** CRC-32 (the zlib polynomial) of `buf[start..end)`, unsigned: the same value as zlib's `crc32`. */
+export function crc32Range(buf: Uint8Array, start: number, end: number): number {
+  if (end - start >= JS_CRC_MAX) return crc32(buf.subarray(start, end)) >>> 0;
+  const T = CRC_TABLE;
+  let c = -1;
+  let i = start;
+  for (; i + 8 <= end; i += 8) {
+    const a = (buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16) | (buf[i + 3] << 24)) ^ c;
+    const b = buf[i + 4] | (buf[i + 5] << 8) | (buf[i + 6] << 16) | (buf[i + 7] << 24);
+    c =
+      T[1792 + (a & 255)] ^ T[1536 + ((a >>> 8) & 255)] ^ T[1280 + ((a >>> 16) & 255)] ^ T[1024 + (a >>> 24)] ^
+      T[768 + (b & 255)] ^ T[512 + ((b >>> 8) & 255)] ^ T[256 + ((b >>> 16) & 255)] ^ T[b >>> 24];
+  }
+  for (; i < end; i++) c = T[(c ^ buf[i]) & 255] ^ (c >>> 8);
+  return (c ^ -1) >>> 0;
+}
+
+/** Value of one lower-case hex digit byte, or -1. */
+function hexDigit(b: number): number {
+  if (b >= 0x30 && b <= 0x39) return b - 0x30;
+  if (b >= 0x61 && b <= 0x66) return b - 0x61 + 10;
+  return -1;
+}
+
+// `,"crc":"` as bytes.
+const SEAL_PREFIX_BYTES = Buffer.from(SEAL_PREFIX, 'latin1');
+
+/**
+ * Checks the seal of the sealed text at `buf[start..end)` (newline excluded), reading bytes in
+ * place: no string, no copy. Returns where the seal starts (the end of the sealed body), or why the
+ * seal is bad.
+ */
+export function checkSeal(buf: Uint8Array, start: number, end: number): number | SealFailure {
+  if (end - start < SEAL_BYTES + 2) return 'short';
+  const sealAt = end - SEAL_BYTES;
+  for (let i = 0; i < SEAL_PREFIX_BYTES.length; i++) if (buf[sealAt + i] !== SEAL_PREFIX_BYTES[i]) return 'no-seal';
+  if (buf[end - 2] !== 0x22 || buf[end - 1] !== 0x7d) return 'no-seal';
+  let want = 0;
+  for (let i = sealAt + SEAL_PREFIX_BYTES.length; i < end - 2; i++) {
+    const d = hexDigit(buf[i]);
+    if (d < 0) return 'no-seal';
+    want = want * 16 + d;
+  }
+  return crc32Range(buf, start, sealAt) === want ? sealAt : 'crc';
+}
+
+/**
+ * Parses the sealed body `{...` (everything before the seal) as an object, closing it where the
+ * seal was. Parsing the body instead of the whole text leaves the `crc` key out of the object, so
+ * it need not be deleted (a `delete` turns a V8 object into a slow dictionary).
+ */
+function parseBody(body: string): Record<string, unknown> | 'json' | 'shape' {
+  let value: unknown;
+  try {
+    value = JSON.parse(`${body}}`);
+  } catch {
+    return 'json';
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'shape';
+  return value as Record<string, unknown>;
+}
+
 /**
  * Verifies the seal of one sealed JSON text (without its newline) and parses it. The returned
- * object no longer has its `crc` key.
+ * object has no `crc` key.
  *
  * @example
  * ```ts
@@ -56,25 +142,96 @@ export type SealFailure = 'short' | 'no-seal' | 'crc' | 'json' | 'shape';
  * ```
  */
 export function unsealJson(bytes: Uint8Array): { ok: true; value: Record<string, unknown> } | { ok: false; why: SealFailure } {
-  const n = bytes.length;
-  if (n < SEAL_BYTES + 2) return { ok: false, why: 'short' };
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, n);
-  const sealAt = n - SEAL_BYTES;
-  if (buf.toString('latin1', sealAt, sealAt + SEAL_PREFIX.length) !== SEAL_PREFIX || buf.toString('latin1', n - 2) !== '"}') {
-    return { ok: false, why: 'no-seal' };
+  const sealAt = checkSeal(bytes, 0, bytes.length);
+  if (typeof sealAt !== 'number') return { ok: false, why: sealAt };
+  const value = parseBody(Buffer.from(bytes.buffer, bytes.byteOffset, sealAt).toString('utf8'));
+  if (typeof value === 'string') return { ok: false, why: value };
+  return { ok: true, value };
+}
+
+/**
+ * The unsealed body of a record's line: its JSON text without the closing brace, the same bytes as
+ * `JSON.stringify({ seq, v, type, key, data }).slice(0, -1)`.
+ */
+export function recordBody(r: { seq: number; v: number; type: string; key: string; data: unknown }): string {
+  return JSON.stringify({ seq: r.seq, v: r.v, type: r.type, key: r.key, data: r.data }).slice(0, -1);
+}
+
+/** The most bytes `writeRecordLine` can write for a record whose key and data JSON have these lengths. */
+export function recordLineMaxBytes(type: string, key: string, dataJson: string): number {
+  return 64 + type.length * 6 + key.length * 6 + dataJson.length * 3 + SEAL_BYTES;
+}
+
+const HEX_BYTES = Buffer.from('0123456789abcdef', 'latin1');
+
+/** `,"v":V,"type":"T","key":` as bytes, by `v` and type. */
+const MIDDLE_BYTES = new Map<string, Buffer[]>();
+const SEQ_BYTES = Buffer.from('{"seq":', 'latin1');
+const DATA_BYTES = Buffer.from(',"data":', 'latin1');
+
+function copyBytes(buf: Buffer, off: number, bytes: Uint8Array): number {
+  if (bytes.length > 16) {
+    buf.set(bytes, off);
+    return off + bytes.length;
   }
-  const want = buf.toString('latin1', sealAt + SEAL_PREFIX.length, n - 2);
-  if (!/^[0-9a-f]{8}$/.test(want)) return { ok: false, why: 'no-seal' };
-  if (hex8(crc32(buf.subarray(0, sealAt))) !== want) return { ok: false, why: 'crc' };
-  let value: unknown;
-  try {
-    value = JSON.parse(buf.toString('utf8'));
-  } catch {
-    return { ok: false, why: 'json' };
+  for (let i = 0; i < bytes.length; i++) buf[off + i] = bytes[i];
+  return off + bytes.length;
+}
+
+/** Writes a non-negative safe integer in decimal, as JSON.stringify does. */
+function writeInteger(buf: Buffer, off: number, n: number): number {
+  if (n < 10) {
+    buf[off] = 0x30 + n;
+    return off + 1;
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { ok: false, why: 'shape' };
-  delete (value as Record<string, unknown>).crc;
-  return { ok: true, value: value as Record<string, unknown> };
+  let digits = 1;
+  for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+  let at = off + digits;
+  for (let x = n; at > off; x = Math.floor(x / 10)) buf[--at] = 0x30 + (x % 10);
+  return off + digits;
+}
+
+/** Writes a string's UTF-8 bytes. */
+function writeText(buf: Buffer, off: number, s: string): number {
+  return off + buf.write(s, off, 'utf8');
+}
+
+/**
+ * Writes one record as a sealed line, newline included, into `buf` at `off` and returns the offset
+ * after it: the same bytes as `encodeRecord({ seq, v, type, key, data })` when `dataJson` is
+ * `JSON.stringify(data)`, written in place with the CRC computed over them (no line string, no
+ * wrapper object). `buf` must have `recordLineMaxBytes(type, key, dataJson)` bytes free at `off`.
+ */
+export function writeRecordLine(buf: Buffer, off: number, seq: number, v: number, type: string, key: string, dataJson: string): number {
+  const start = off;
+  let byVersion = MIDDLE_BYTES.get(type);
+  if (byVersion === undefined) {
+    byVersion = [];
+    if (MIDDLE_BYTES.size < 1024) MIDDLE_BYTES.set(type, byVersion);
+  }
+  let middle = byVersion[v];
+  if (middle === undefined) {
+    middle = Buffer.from(`,"v":${v},"type":${JSON.stringify(type)},"key":`, 'utf8');
+    if (v < 64) byVersion[v] = middle;
+  }
+  off = copyBytes(buf, off, SEQ_BYTES);
+  off = writeInteger(buf, off, seq);
+  off = copyBytes(buf, off, middle);
+  off = writeText(buf, off, JSON.stringify(key));
+  off = copyBytes(buf, off, DATA_BYTES);
+  off = writeText(buf, off, dataJson);
+  return seal(buf, start, off);
+}
+
+/** Writes the seal of the body `buf[start..sealAt)` and the newline after it; returns the end. */
+function seal(buf: Buffer, start: number, sealAt: number): number {
+  const crc = crc32Range(buf, start, sealAt);
+  let at = copyBytes(buf, sealAt, SEAL_PREFIX_BYTES);
+  for (let shift = 28; shift >= 0; shift -= 4) buf[at++] = HEX_BYTES[(crc >>> shift) & 15];
+  buf[at++] = 0x22; // "
+  buf[at++] = 0x7d; // }
+  buf[at++] = NEWLINE;
+  return at;
 }
 
 /**
@@ -88,8 +245,7 @@ export function unsealJson(bytes: Uint8Array): { ok: true; value: Record<string,
  * ```
  */
 export function encodeRecord(r: { seq: number; v: number; type: string; key: string; data: unknown }): string {
-  const json = JSON.stringify({ seq: r.seq, v: r.v, type: r.type, key: r.key, data: r.data });
-  return `${sealJson(json)}\n`;
+  return `${sealJson(`${recordBody(r)}}`)}\n`;
 }
 
 /** A line that failed to decode, with why. */
@@ -109,18 +265,31 @@ export interface BadLine {
  * ```
  */
 export function decodeLine(bytes: Uint8Array): { ok: true; record: JournalRecord } | BadLine {
-  const u = unsealJson(bytes);
-  if (!u.ok) return u;
-  const o = u.value;
+  const buf = bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  const r = decodeRecordAt(buf, null, 0, buf.length);
+  return typeof r === 'string' ? { ok: false, why: r } : { ok: true, record: r };
+}
+
+/**
+ * Decodes the line at `buf[start..end)` (newline excluded) into a record as stored: `decodeLine`
+ * without allocating a result or a view. `text`, when given, is `buf` decoded as latin1 and must
+ * only be given when `buf` is all ASCII (then its character offsets are byte offsets, and a slice
+ * of it is the line's text without decoding it again).
+ */
+export function decodeRecordAt(buf: Buffer, text: string | null, start: number, end: number): JournalRecord | SealFailure {
+  const sealAt = checkSeal(buf, start, end);
+  if (typeof sealAt !== 'number') return sealAt;
+  const o = parseBody(text !== null ? text.slice(start, sealAt) : buf.toString('utf8', start, sealAt));
+  if (typeof o === 'string') return o;
   if (
     !Number.isSafeInteger(o.seq) || (o.seq as number) < 1 ||
     !Number.isSafeInteger(o.v) || (o.v as number) < 0 ||
     typeof o.type !== 'string' || typeof o.key !== 'string' ||
     o.data === null || typeof o.data !== 'object'
   ) {
-    return { ok: false, why: 'shape' };
+    return 'shape';
   }
-  return { ok: true, record: o as unknown as JournalRecord };
+  return o as unknown as JournalRecord;
 }
 
 /** One line found in a buffer: its byte range (newline excluded) and whether it was terminated. */

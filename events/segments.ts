@@ -17,7 +17,8 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import { AtelierError } from '../errors.ts';
 import type { JournalRecord } from './catalogue.ts';
-import { decodeLine, lines } from './record.ts';
+import { isAscii } from 'node:buffer';
+import { decodeRecordAt } from './record.ts';
 import type { SealFailure } from './record.ts';
 
 export interface SegmentInfo {
@@ -26,6 +27,8 @@ export interface SegmentInfo {
   /** Sequence number of the segment's first record (from its name). */
   readonly first: number;
 }
+
+const NEWLINE = 0x0a;
 
 const SEGMENT_RE = /^(\d{12,})\.jsonl$/;
 
@@ -69,14 +72,11 @@ export function firstSegmentAfter(segs: readonly SegmentInfo[], after: number): 
   return i;
 }
 
-/** One decoded (not yet upcast) record and where its line starts. */
-export interface ScannedRecord {
-  readonly record: JournalRecord;
-  readonly offset: number;
-}
-
 export interface SegmentScan {
-  readonly records: ScannedRecord[];
+  /** The decoded (not yet upcast) records, in order. */
+  readonly records: JournalRecord[];
+  /** `offsets[i]`: the byte offset where `records[i]`'s line starts (kept apart: no object per record). */
+  readonly offsets: number[];
   /** The seq the next record must have. */
   readonly nextSeq: number;
   /** Where the torn tail starts and how long it is (last segment only). */
@@ -106,51 +106,59 @@ export function corruptError(segment: string, seq: number, offset: number, what:
   );
 }
 
-function decodeSpan(buf: Buffer, span: { start: number; end: number; terminated: boolean }) {
-  if (!span.terminated) return { ok: false as const, why: 'unterminated' as const };
-  return decodeLine(buf.subarray(span.start, span.end));
-}
-
 /**
  * Decodes one segment's bytes, checking every record's seal and that seqs run on from `expected`.
  * A bad line at the end of the last segment with no valid line after it is a torn tail
  * (reported, not thrown); anything else wrong throws `JOURNAL_CORRUPT`.
  *
+ * This is start-up's hot loop (a million records a few seconds), so it allocates nothing per line
+ * but the record itself: an all-ASCII segment (the usual case: names, ids, times and plans are
+ * ASCII) is decoded once to a latin1 string whose slices are the lines' texts, character offsets
+ * being byte offsets; a segment holding any other byte is decoded line by line as UTF-8.
+ *
  * @example
  * ```ts
- * const { records, nextSeq, torn } = scanSegment(seg, buf, seg.first, isLast);
+ * const { records, offsets, nextSeq, torn } = scanSegment(seg, buf, seg.first, isLast);
  * ```
  */
 export function scanSegment(seg: SegmentInfo, buf: Buffer, expected: number, isLast: boolean): SegmentScan {
-  const records: ScannedRecord[] = [];
+  const records: JournalRecord[] = [];
+  const offsets: number[] = [];
+  const text = isAscii(buf) ? buf.toString('latin1') : null;
+  const n = buf.length;
   let seq = expected;
-  const it = lines(buf);
-  for (let step = it.next(); !step.done; step = it.next()) {
-    const span = step.value;
-    const r = decodeSpan(buf, span);
-    if (r.ok) {
-      if (r.record.seq !== seq) {
-        throw corruptError(seg.path, seq, span.start, `found record ${r.record.seq} instead (a gap or a repeat in the sequence)`);
+  let start = 0;
+  while (start < n) {
+    const nl = text !== null ? text.indexOf('\n', start) : buf.indexOf(NEWLINE, start);
+    const r = nl < 0 ? ('unterminated' as const) : decodeRecordAt(buf, text, start, nl);
+    if (typeof r !== 'string') {
+      if (r.seq !== seq) {
+        throw corruptError(seg.path, seq, start, `found record ${r.seq} instead (a gap or a repeat in the sequence)`);
       }
-      records.push({ record: r.record, offset: span.start });
+      records.push(r);
+      offsets.push(start);
       seq++;
+      start = nl + 1;
       continue;
     }
     // A bad line is a torn tail only if it is in the last segment and nothing valid follows it.
     let validAfter = false;
-    for (let rest = it.next(); !rest.done; rest = it.next()) {
-      if (decodeSpan(buf, rest.value).ok) {
+    for (let at = nl < 0 ? n : nl + 1; at < n; ) {
+      const next = buf.indexOf(NEWLINE, at);
+      if (next < 0) break; // an unterminated last line is never valid
+      if (typeof decodeRecordAt(buf, null, at, next) !== 'string') {
         validAfter = true;
         break;
       }
+      at = next + 1;
     }
     if (!isLast || validAfter) {
       const after = validAfter ? 'valid records follow it' : 'it is not the last segment';
-      throw corruptError(seg.path, seq, span.start, `${WHY[r.why]} and ${after}`);
+      throw corruptError(seg.path, seq, start, `${WHY[r]} and ${after}`);
     }
-    return { records, nextSeq: seq, torn: { offset: span.start, bytes: buf.length - span.start } };
+    return { records, offsets, nextSeq: seq, torn: { offset: start, bytes: n - start } };
   }
-  return { records, nextSeq: seq, torn: null };
+  return { records, offsets, nextSeq: seq, torn: null };
 }
 
 /**

@@ -29,6 +29,8 @@ export interface WorkshopFacts {
   readonly sdks: readonly string[];
   /** False when reconciliation found the workshop's instance missing. */
   readonly instancePresent: boolean;
+  /** Transient containers running from the workshop or its layers (they depend on them). */
+  readonly dependents?: number;
 }
 
 /** An op in progress, as the fold keeps it. */
@@ -86,6 +88,7 @@ export function rejection(ctx: WorkshopContext, cmd: CommandEvent['type'], sdk?:
   }
   if (!ws) return { code: 'NOT_FOUND', reason: 'does not exist (launch it first)' };
   if (ws.status === 'busy' || ctx.op) return { code: 'BUSY', reason: 'is busy with another operation (wait for it, or run reconcile)' };
+  if (ws.dependents) return { code: 'FAILED_PRECONDITION', reason: `has ${ws.dependents} transient container(s) running from it (remove them first)` };
   if (cmd === 'remove') return null;
   if (!ws.instancePresent) return { code: 'FAILED_PRECONDITION', reason: 'has lost its instance on the backend; remove it and launch it again' };
   switch (cmd) {

@@ -163,6 +163,13 @@ export class LxdAdapter implements Backend {
     return inst;
   }
 
+  /** What a create or copy just made (its owner tag is whatever the caller gave). */
+  private async present(ref: ObjectRef, owner: string): Promise<ObjectInfo> {
+    const inst = await this.fetch(ref, owner);
+    if (!inst) throw new BackendError('INTERNAL', `LXD reported ${ref.space}/${ref.name} made, but it is absent`, { ref });
+    return this.info(ref, inst);
+  }
+
   private checkOwned(ref: ObjectRef, inst: LxdInstance, owner: string): void {
     if (inst.config[OWNER_KEY] !== owner) {
       throw new BackendError('NOT_OWNED', `${ref.space}/${ref.name} is not owned by ${owner}; atelier never touches it`, { ref, owner: inst.config[OWNER_KEY] ?? null });
@@ -247,7 +254,7 @@ export class LxdAdapter implements Backend {
       if (e instanceof BackendError && e.code === 'NOT_FOUND') throw new BackendError('NOT_FOUND', `base "${base}" is not an image alias of this LXD (see \`atelier base list\`)`, { base });
       throw e;
     });
-    return this.info(req.target, await this.owned(req.target, owner));
+    return this.present(req.target, owner);
   }
 
   /** Rebuild a stopped instance from an image in place: temp instance, refresh-copy, delete temp. */
@@ -291,7 +298,7 @@ export class LxdAdapter implements Backend {
       devices[SCRATCH_DEVICE] = { type: 'disk', pool, source: volume, path: SCRATCH_PATH };
     }
     await this.copyInstance(source, src, req.target, owner, copyRequestConfig(src.config, carried), devices);
-    return this.info(req.target, await this.owned(req.target, owner));
+    return this.present(req.target, owner);
   }
 
   async copy(req: CopyRequest): Promise<ObjectInfo> {
@@ -308,7 +315,7 @@ export class LxdAdapter implements Backend {
     }
     const carried = carriedConfig(src.config, req.tags, req.tags.kind);
     await this.copyInstance(req.source, src, req.target, owner, copyRequestConfig(src.config, carried), {});
-    return this.info(req.target, await this.owned(req.target, owner));
+    return this.present(req.target, owner);
   }
 
   /**
@@ -371,7 +378,7 @@ export class LxdAdapter implements Backend {
       },
       { project },
     );
-    return this.info(target, await this.owned(target, owner));
+    return this.present(target, owner);
   }
 
   // ---- removing -----------------------------------------------------------------------------

@@ -110,8 +110,8 @@ export function refreshConfig(source: Record<string, string>, target: Record<str
     const v = source[k] ?? target[k];
     if (v !== undefined) out[k] = v;
   }
-  // A refresh-copy rewrites the root filesystem: let LXD re-apply templates as for a copy.
-  delete out['volatile.apply_template'];
+  // `volatile.apply_template` stays as LXD's refresh left it (`copy`): the image's templates are
+  // applied again at the next start, as for any copy.
   Object.assign(out, carried);
   return out;
 }

@@ -85,3 +85,68 @@ export async function purgeOwner(owner: string): Promise<void> {
 export function rawClient(): LxdClient {
   return new LxdClient(LXD_SOCKET);
 }
+
+/**
+ * Purge the projects of test owners (`uniqueOwner`) whose process is gone: leftovers of a run that
+ * was killed before its clean-up. Owners of live processes (a concurrent run) are left alone.
+ */
+export async function sweepStale(): Promise<string[]> {
+  const c = new LxdClient(LXD_SOCKET);
+  let names: string[];
+  try {
+    names = (await c.get<string[]>('/1.0/projects')).map((p) => decodeURIComponent(p.split('/').pop()!));
+  } catch {
+    return [];
+  } finally {
+    c.close();
+  }
+  const owners = new Set<string>();
+  for (const n of names) {
+    const m = /^workshop(?:-layers)?\.(atl-[a-z]+-([0-9a-z]+)[0-9a-f]{6})$/.exec(n);
+    if (!m) continue;
+    const pid = parseInt(m[2]!, 36);
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch (e) {
+      alive = (e as NodeJS.ErrnoException).code === 'EPERM';
+    }
+    if (!alive) owners.add(m[1]!);
+  }
+  for (const o of owners) await purgeOwner(o);
+  return [...owners];
+}
+
+/**
+ * uvu prints an error's `details` as a string and dies silently when it is an object (as on
+ * `BackendError` and `AtelierError`): rethrow such errors as plain ones carrying code and details.
+ */
+export function plainError(e: unknown): unknown {
+  if (e instanceof Error && 'details' in e && typeof (e as { details: unknown }).details !== 'string') {
+    const code = (e as { code?: string }).code;
+    const err = new Error(`${code ? `${code}: ` : ''}${e.message}\ndetails: ${JSON.stringify((e as { details: unknown }).details)}`);
+    err.stack = `${err.message}\n${(e.stack ?? '').split('\n').slice(1).join('\n')}`;
+    return err;
+  }
+  return e;
+}
+
+/** A uvu suite whose tests rethrow port and engine errors in a form uvu can print. */
+export function guarded(t: Test): Test {
+  const wrap = (fn?: (ctx: any) => unknown) =>
+    fn &&
+    (async (ctx: any) => {
+      try {
+        await fn(ctx);
+      } catch (e) {
+        throw plainError(e);
+      }
+    });
+  const g = ((name: string, fn: (ctx: any) => unknown) => t(name, wrap(fn)!)) as Test;
+  g.only = (name, fn) => t.only(name, wrap(fn)!);
+  g.skip = (name, fn) => t.skip(name, wrap(fn));
+  g.before = t.before;
+  g.after = t.after;
+  g.run = () => t.run();
+  return g;
+}

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { createLxdBackend } from '../../backends/lxd/index.ts';
 import type { Backend, BackendError, ObjectRef, Tags } from '../../backends/types.ts';
 import { isBackendError } from '../../backends/types.ts';
-import { LXD_BASE, LXD_SOCKET, lxdAvailable, lxdUnavailable, purgeOwner, rawClient, uniqueOwner } from './lxd-env.ts';
+import { LXD_BASE, LXD_SOCKET, lxdAvailable, guarded, lxdUnavailable, purgeOwner, rawClient, sweepStale, uniqueOwner } from './lxd-env.ts';
 import type { LxdInstance } from '../../backends/lxd/client.ts';
 import { runConformance } from './conformance.ts';
 
@@ -35,6 +35,8 @@ if (!avail.ok) {
   lxdUnavailable(t, 'lxd adapter', avail.reason);
   t.run();
 } else {
+  const swept = await sweepStale();
+  if (swept.length) console.log(`lxd: removed the projects of ${swept.length} stale test owner(s)`);
   registerConformance();
 
   const owner = uniqueOwner('atl-ad');
@@ -46,7 +48,7 @@ if (!avail.ok) {
   const cfg = async (ref: ObjectRef) =>
     (await raw.get<LxdInstance>(`/1.0/instances/${ref.name}`, { project: ref.space === 'workshops' ? wsProject : lyProject })).config;
 
-  const t = suite('lxd adapter');
+  const t = guarded(suite('lxd adapter'));
   t.before(async () => {
     await b.ensureProjects(owner);
   });

@@ -77,6 +77,20 @@ async function journalBytes(d: Dirs): Promise<Map<string, string>> {
   return out;
 }
 
+/** Map with at most `n` at a time: the bad-input cases are independent, and each spawn is slow. */
+async function pool<T, R>(items: readonly T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: n }, worker));
+  return out;
+}
+
 const cleanup: string[] = [];
 test.after(async () => {
   for (const d of cleanup) await rm(d, { recursive: true, force: true });
@@ -105,9 +119,7 @@ test('README shows exactly what --help prints', async () => {
 
 test('unknown command or option, missing argument, bad --backend: exit 2', async () => {
   const d = await fresh();
-  for (const args of [['frobnicate'], ['list', '--bogus'], ['show'], ['--backend', 'nope', 'list'], []]) {
-    expectCode(await atelier(d, args, []), 2);
-  }
+  await pool([['frobnicate'], ['list', '--bogus'], ['show'], ['--backend', 'nope', 'list'], []], 4, async (args) => expectCode(await atelier(d, args, []), 2));
   const r = await atelier(d, ['--json', 'lanch', quick]);
   expectCode(r, 2);
   const o = json(r);
@@ -140,7 +152,7 @@ const badInputs: [args: string[], mention: string, code: string][] = [
 
 test('bad input on a fresh state directory: exit 2, the message names it, nothing is created', async () => {
   const d = await fresh();
-  for (const [args, mention, code] of badInputs) {
+  await pool(badInputs, 4, async ([args, mention, code]) => {
     const r = await atelier(d, args);
     expectCode(r, 2);
     assert.ok(r.stderr.includes(mention), `stderr should name ${mention}: ${r.stderr}`);
@@ -151,7 +163,7 @@ test('bad input on a fresh state directory: exit 2, the message names it, nothin
     assert.equal([o.ok, o.error.code, o.error.exitCode], [false, code, 2]);
     assert.ok(o.error.message.includes(mention));
     assert.is(j.stderr, '', 'JSON mode prints errors on stdout only');
-  }
+  });
   assert.not.ok(existsSync(d.state), 'bad input must not create the state directory');
 });
 
@@ -239,6 +251,23 @@ etest('the quick start on the fake: launch, show, list, refresh, stash, unstash,
   assert.equal(o.workshops, []);
 });
 
+etest('--base-default overrides the backend default; show says it was the default; base list', async () => {
+  const d = await fresh();
+  let r = await atelier(d, ['--json', 'launch', quick], ['--backend', 'fake', '--base-default', 'ubuntu@24.04']);
+  expectCode(r, 0);
+  assert.equal([json(r).workshop.base, json(r).workshop.defaultBase], ['ubuntu@24.04', true]);
+  r = await atelier(d, ['show', 'quickstart']);
+  assert.match(r.stdout, /base\s+ubuntu@24\.04 \(backend default/);
+  r = await atelier(d, ['--json', 'base', 'list']);
+  expectCode(r, 0);
+  assert.ok(json(r).bases.includes('busybox'));
+  assert.is(json(r).defaultBase, 'busybox');
+  r = await atelier(d, ['--json', 'base', 'add', 'mine', root]);
+  expectCode(r, 2); // the fake has no registrable bases
+  assert.ok(json(r).error.message.includes('mine'));
+  expectCode(await atelier(d, ['list'], ['--backend', 'fake', '--base-default', 'two words']), 2);
+});
+
 etest('progress on a pipe: plain lines on stderr, the result on stdout', async () => {
   const d = await fresh();
   const r = await atelier(d, ['launch', quick]);
@@ -264,11 +293,11 @@ etest('exit 2: bad input after a launch leaves the journal byte-for-byte unchang
   expectCode(await atelier(d, ['launch', quick]), 0);
   const before = await journalBytes(d);
   assert.ok(before.size > 0, 'the launch journaled something');
-  for (const [args, mention] of badInputs) {
+  await pool(badInputs, 4, async ([args, mention]) => {
     const r = await atelier(d, args);
     expectCode(r, 2);
     assert.ok(r.stderr.includes(mention), `stderr should name ${mention}: ${r.stderr}`);
-  }
+  });
   assert.equal(await journalBytes(d), before);
 });
 
