@@ -43,7 +43,12 @@ function version(): string {
  * Build the commander program. `act` receives each command's handler and runs it with the
  * resolved context; keeping it injectable lets `main` own error reporting in one place.
  */
-export function buildProgram(io: Io, json: boolean, act: (fn: (ctx: Context) => Promise<number>, command: Command) => Promise<void>): Command {
+export function buildProgram(
+  io: Io,
+  json: boolean,
+  act: (fn: (ctx: Context) => Promise<number>, command: Command) => Promise<void>,
+  direct: (fn: () => Promise<number>) => Promise<void> = async (fn) => void (await fn()),
+): Command {
   const program = new Command('atelier');
   // Set before any subcommand is added: commander copies these settings into each one.
   // In JSON mode commander's error text is replaced by the JSON object `main` prints.
@@ -131,10 +136,35 @@ export function buildProgram(io: Io, json: boolean, act: (fn: (ctx: Context) => 
     .description('list the bases the backend knows, marking the default')
     .action((_o, c: Command) => act((ctx) => cmd.baseList(ctx), c));
   program
+    .command('replay')
+    .description('the replay debugger: read the journal (no lock, no repair), show each decision and the state at any point')
+    .option('--until <seq>', 'fold only up to this sequence number', (v) => positiveInt('--until', v))
+    .option('--workshop <name>', 'only this workshop')
+    .option('--events', 'print every record as the decision it records')
+    .action((o: { until?: number; workshop?: string; events?: boolean }, c: Command) =>
+      act(async (ctx) => (await import('./replay.ts')).replayCommand(ctx, o), c),
+    );
+  program
+    .command('simulate')
+    .description('property-based simulation against the fake backend (atelier simulate --help)')
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument('[args...]')
+    .action(async (args: string[]) => {
+      await direct(async () => (await import('./simulate.ts')).simulateCommand(args, io));
+    });
+  program
     .command('reconcile')
     .description("settle interrupted operations and compare the journal with the backend's objects")
     .action((_o, c: Command) => act((ctx) => cmd.reconcile(ctx), c));
   return program;
+}
+
+function positiveInt(option: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new AtelierError('INVALID_ARGUMENT', `${option} ${JSON.stringify(v)} is not a sequence number: give a whole number, e.g. ${option} 42`);
+  return n;
 }
 
 /** Commander's "help or version was printed" outcomes: not failures. */
@@ -153,11 +183,18 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
   let exitCode = 0;
   let out = early;
 
-  const program = buildProgram(io, json, async (fn, command) => {
-    const ctx = resolveContext(command.optsWithGlobals() as GlobalOptions, io);
-    out = ctx.out;
-    exitCode = await fn(ctx);
-  });
+  const program = buildProgram(
+    io,
+    json,
+    async (fn, command) => {
+      const ctx = resolveContext(command.optsWithGlobals() as GlobalOptions, io);
+      out = ctx.out;
+      exitCode = await fn(ctx);
+    },
+    async (fn) => {
+      exitCode = await fn();
+    },
+  );
 
   try {
     await program.parseAsync([...argv]);

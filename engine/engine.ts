@@ -17,7 +17,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { BehaviorSubject, Subject } from 'rxjs';
 import { freeze, produce } from 'immer';
-import { isBackendError, type Backend, type ObjectRef } from '../backends/types.ts';
+import { isBackendError, SimulatedCrash, type Backend, type ObjectRef } from '../backends/types.ts';
 import { AtelierError, isAtelierError } from '../errors.ts';
 import type { EventInput, JournalRecord, OpKind, WorkshopShape, WorkshopSpec } from '../events/catalogue.ts';
 import { openJournal, type Journal } from '../events/journal.ts';
@@ -312,6 +312,7 @@ export class EngineImpl implements Engine {
       opts.onProgress?.({ op, kind: 'launch', workshop: req.from, phase: 'do', step: 0, total: 1, label: `run ${id}`, status: 'done', at: this.clock() });
       return result;
     } catch (e) {
+      if (e instanceof SimulatedCrash) throw e; // a dead process cleans nothing up
       if (!isAtelierError(e)) await this.removeContainer(id).catch(() => undefined);
       throw isBackendError(e) ? new AtelierError(e.code === 'UNAVAILABLE' ? 'UNAVAILABLE' : 'OP_FAILED', `cannot run from "${req.from}": ${e.message}`, { cause: e.code }) : e;
     }

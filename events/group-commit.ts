@@ -43,6 +43,8 @@ interface Batch {
   readonly bytes: Buffer;
   readonly firstSeq: number;
   readonly waiters: Pending[];
+  /** Its write started a new segment (whose directory entry is synced with it). */
+  created: boolean;
 }
 
 const INITIAL_BUFFER = 64 * 1024;
@@ -82,6 +84,8 @@ export class GroupCommitWriter {
   /** A flushed buffer, reused for the next batch once its flush is done. */
   private spare: Buffer | null = null;
   private running: Promise<void> | null = null;
+  /** Set while the durable drain waits on an fdatasync with nothing to write: an append calls it. */
+  private wake: (() => void) | null = null;
   private fd: number | null = null;
   private segPath: string | null;
   private segSize: number;
@@ -118,6 +122,7 @@ export class GroupCommitWriter {
       this.waiters.push({ lastSeq, value, resolve: resolve as (v: unknown) => void, reject });
       // Start on a microtask so appends made in the same tick share the first flush too.
       if (!this.running) this.running = Promise.resolve().then(() => this.drain());
+      else if (this.wake !== null) this.wake();
     });
   }
 
@@ -131,7 +136,7 @@ export class GroupCommitWriter {
 
   /** Hands the pending lines to a flush, starting a fresh buffer for the next batch. */
   private take(): Batch {
-    const batch = { bytes: this.buf.subarray(0, this.len), firstSeq: this.firstSeq, waiters: this.waiters };
+    const batch: Batch = { bytes: this.buf.subarray(0, this.len), firstSeq: this.firstSeq, waiters: this.waiters, created: false };
     this.buf = this.spare !== null && this.spare.length >= INITIAL_BUFFER ? this.spare : Buffer.allocUnsafe(INITIAL_BUFFER);
     this.spare = null;
     this.len = 0;
@@ -139,36 +144,135 @@ export class GroupCommitWriter {
     return batch;
   }
 
-  private async drain(): Promise<void> {
+  /**
+   * Flushes until nothing is queued. `running` is cleared in the same synchronous step that finds
+   * the queue empty, so an append made after that starts a new drain instead of waiting forever.
+   */
+  private drain(): Promise<void> {
+    return this.opts.durable ? this.drainDurable() : this.drainVolatile();
+  }
+
+  /** Volatile: write each batch (no fsync) and resolve it. */
+  private async drainVolatile(): Promise<void> {
     try {
       while (this.waiters.length > 0) {
         const batch = this.take();
         try {
-          await this.flush(batch);
+          await this.open(batch);
+          for (let off = 0; off < batch.bytes.length; ) off += fs.writeSync(this.fd!, batch.bytes, off);
+          this.segSize += batch.bytes.length;
+          this.flushes++;
         } catch (e) {
-          this.failure = e;
-          const err = failedError(this.opts.dir, e);
-          for (const p of batch.waiters) p.reject(err);
-          for (const p of this.waiters) p.reject(err);
-          this.waiters = [];
-          this.len = 0;
+          this.fail(e, [batch]);
           return;
         }
-        // Its bytes are on disk (written, or only in the page cache for a volatile journal): reuse it.
-        this.spare = Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.buffer.byteLength - batch.bytes.byteOffset);
-        const waiters = batch.waiters;
-        this.durableSeq = waiters[waiters.length - 1].lastSeq;
-        for (const p of waiters) p.resolve(p.value);
+        this.complete(batch);
       }
     } finally {
       this.running = null;
     }
   }
 
-  private async flush(batch: Batch): Promise<void> {
-    const buf = batch.bytes;
+  /**
+   * Durable: a two-stage pipeline. Batch N+1 is written while batch N's fdatasync is in flight;
+   * batch N+1's fdatasync starts only once its write has completed and batch N's fdatasync has
+   * returned, so every fdatasync covers all the bytes of the batch it resolves (and of every
+   * earlier one). At most one write and one fdatasync are in flight, on the same file: a batch
+   * that needs a new segment waits until the previous one is synced.
+   */
+  private async drainDurable(): Promise<void> {
+    let inFlight: { batch: Batch; sync: Promise<void> } | null = null;
+    let next: Batch | null = null;
+    try {
+      for (;;) {
+        next = null;
+        if (this.waiters.length > 0) {
+          if (inFlight !== null && this.needsNewSegment(this.len)) {
+            // Never close a segment under an fdatasync: finish the previous batch first.
+            await inFlight.sync;
+            this.complete(inFlight.batch);
+            inFlight = null;
+          }
+          next = this.take();
+          next.created = await this.open(next);
+          await writeAll(this.fd!, next.bytes);
+          this.segSize += next.bytes.length;
+          this.flushes++;
+        } else if (inFlight !== null) {
+          // Nothing to write: wait for the fdatasync, or for appends to write while it runs.
+          if (await this.syncOrAppends(inFlight.sync)) continue;
+        }
+        if (inFlight !== null) {
+          await inFlight.sync;
+          this.complete(inFlight.batch);
+          inFlight = null;
+        }
+        if (next === null) return;
+        // Started only now: after this batch's write completed and the previous fdatasync returned.
+        const sync = this.sync(next.created);
+        // A failed fdatasync is handled where it is awaited; never leave it unhandled meanwhile.
+        sync.catch(() => undefined);
+        inFlight = { batch: next, sync };
+      }
+    } catch (e) {
+      const lost: Batch[] = [];
+      if (inFlight !== null) lost.push(inFlight.batch);
+      if (next !== null && next !== inFlight?.batch) lost.push(next);
+      this.fail(e, lost);
+    } finally {
+      this.running = null;
+    }
+  }
+
+  /** fdatasync of a written batch (and of the directory, when the batch started a segment). */
+  private async sync(created: boolean): Promise<void> {
+    const fd = this.fd!;
+    await fdatasync(fd);
+    // A new segment's directory entry must be durable too, or a crash could lose the whole file.
+    if (created) await fsyncDir(this.opts.dir);
+  }
+
+  /**
+   * Resolves true when appends arrive before `sync` settles (once the appends queued in the same
+   * turn have all been made: a batch is not cut after its first record), false when `sync` settles.
+   */
+  private syncOrAppends(sync: Promise<void>): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      let done = false;
+      this.wake = () => {
+        this.wake = null;
+        setImmediate(() => {
+          if (!done) {
+            done = true;
+            resolve(true);
+          }
+        });
+      };
+      sync.then(
+        () => {
+          if (done) return;
+          done = true;
+          this.wake = null;
+          resolve(false);
+        },
+        () => {
+          if (done) return;
+          done = true;
+          this.wake = null;
+          resolve(false);
+        },
+      );
+    });
+  }
+
+  private needsNewSegment(bytes: number): boolean {
+    return this.segPath === null || (this.segSize > 0 && this.segSize + bytes > this.opts.segmentBytes);
+  }
+
+  /** Opens the segment a batch goes to, rolling to a new one past `segmentBytes`; true when it created one. */
+  private async open(batch: Batch): Promise<boolean> {
     let created = false;
-    if (this.segPath === null || (this.segSize > 0 && this.segSize + buf.length > this.opts.segmentBytes)) {
+    if (this.needsNewSegment(batch.bytes.length)) {
       if (this.fd !== null) {
         const old = this.fd;
         this.fd = null;
@@ -178,21 +282,26 @@ export class GroupCommitWriter {
       this.segSize = 0;
       created = true;
     }
-    if (this.fd === null) this.fd = await openAppend(this.segPath);
-    if (this.opts.durable) {
-      // On a real disk a write can block (dirty-page throttling): keep it off the event loop.
-      await writeAll(this.fd, buf);
-    } else {
-      // Volatile journals live on tmpfs: a write is a memory copy, cheaper inline than a thread-pool hop.
-      for (let off = 0; off < buf.length; ) off += fs.writeSync(this.fd, buf, off);
-    }
-    this.segSize += buf.length;
-    this.flushes++;
-    if (this.opts.durable) {
-      await fdatasync(this.fd);
-      // A new segment's directory entry must be durable too, or a crash could lose the whole file.
-      if (created) await fsyncDir(this.opts.dir);
-    }
+    if (this.fd === null) this.fd = await openAppend(this.segPath!);
+    return created;
+  }
+
+  /** A batch is on disk: reuse its buffer, advance `durableSeq`, resolve its appends. */
+  private complete(batch: Batch): void {
+    this.spare = Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.buffer.byteLength - batch.bytes.byteOffset);
+    const waiters = batch.waiters;
+    this.durableSeq = waiters[waiters.length - 1].lastSeq;
+    for (const p of waiters) p.resolve(p.value);
+  }
+
+  /** A write or fdatasync failed: refuse the batches in flight, everything queued, and every later append. */
+  private fail(e: unknown, batches: Batch[]): void {
+    this.failure = e;
+    const err = failedError(this.opts.dir, e);
+    for (const b of batches) for (const p of b.waiters) p.reject(err);
+    for (const p of this.waiters) p.reject(err);
+    this.waiters = [];
+    this.len = 0;
   }
 
   /** Waits for queued batches to reach disk, then closes the segment. Later enqueues fail with CLOSED. */

@@ -32,7 +32,7 @@ import type {
   Tags,
 } from '../types.ts';
 import { BackendError, spaceOf } from '../types.ts';
-import type { LxdClient, LxdInstance, LxdOperation } from './client.ts';
+import type { LxdClient, LxdInstance } from './client.ts';
 import {
   BASE_KEY,
   OWNER_KEY,
@@ -53,6 +53,8 @@ import {
   tagsToConfig,
 } from './config.ts';
 import { runHook } from './exec.ts';
+import { ensureOwnerProjects, settle } from './projects.ts';
+import { ensureScratch, releaseScratch, rootPool } from './scratch.ts';
 
 export interface LxdAdapterOptions {
   owner: string;
@@ -63,7 +65,6 @@ export interface LxdAdapterOptions {
   pool?: string;
 }
 
-const OWNER_RE = /^(?:[a-zA-Z][-a-zA-Z0-9._]*|[0-9]+)$/;
 const NAME_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export class LxdAdapter implements Backend {
@@ -85,21 +86,8 @@ export class LxdAdapter implements Backend {
   // ---- projects and bases -------------------------------------------------------------------
 
   async ensureProjects(owner: string): Promise<void> {
-    if (!OWNER_RE.test(owner)) throw new BackendError('INVALID', `owner "${owner}" is not a valid LXD project suffix (^[a-zA-Z][-a-zA-Z0-9._]*$ or a numeric uid)`);
     if (this.ensured.has(owner)) return;
-    for (const space of ['workshops', 'layers'] as const) {
-      const name = this.project(space, owner);
-      const config = { 'features.images': 'false', 'features.profiles': 'false' };
-      try {
-        await this.client.sync('POST', '/1.0/projects', { name, description: `atelier ${space} of ${owner}`, config });
-      } catch (e) {
-        if (!(e instanceof BackendError && e.code === 'ALREADY_EXISTS')) throw e;
-        const p = await this.client.get<{ config: Record<string, string> }>(`/1.0/projects/${encodeURIComponent(name)}`);
-        if (p.config['features.images'] !== 'false' || p.config['features.profiles'] !== 'false') {
-          throw new BackendError('INVALID', `LXD project ${name} exists with its own images or profiles; atelier needs features.images=false and features.profiles=false (change them while the project is empty)`, { project: name });
-        }
-      }
-    }
+    await ensureOwnerProjects(this.client, owner);
     this.ensured.add(owner);
   }
 
@@ -110,32 +98,8 @@ export class LxdAdapter implements Backend {
 
   // ---- reading ------------------------------------------------------------------------------
 
-  /**
-   * Wait for LXD operations still running on this instance (other than hooks). An engine killed in
-   * the middle of a call leaves its operation running in the daemon: a copy may still be filling its
-   * target. Reading the object only after they end means "present with this op's tag" is "done".
-   */
-  private async settle(ref: ObjectRef, owner: string): Promise<void> {
-    const project = this.project(ref.space, owner);
-    const me = `/1.0/instances/${ref.name}`;
-    for (let round = 0; round < 5; round++) {
-      let ops: { running?: LxdOperation[] };
-      try {
-        ops = await this.client.get<{ running?: LxdOperation[] }>('/1.0/operations', { project, recursion: 1 });
-      } catch (e) {
-        if (e instanceof BackendError && e.code === 'UNAVAILABLE') throw e;
-        return;
-      }
-      const busy = (ops.running ?? []).filter(
-        (op) => !/^Executing command/.test(op.description ?? '') && Object.values(op.resources ?? {}).some((rs) => rs.some((r) => r.split('?')[0] === me)),
-      );
-      if (busy.length === 0) return;
-      for (const op of busy) await this.client.wait(op.id, 300).catch(() => undefined);
-    }
-  }
-
   private async fetch(ref: ObjectRef, owner = this.opts.owner): Promise<LxdInstance | null> {
-    await this.settle(ref, owner);
+    await settle(this.client, this.project(ref.space, owner), ref.name);
     try {
       return await this.client.get<LxdInstance>(`/1.0/instances/${encodeURIComponent(ref.name)}`, { project: this.project(ref.space, owner) });
     } catch (e) {
@@ -294,7 +258,8 @@ export class LxdAdapter implements Backend {
     const devices: Record<string, Record<string, string>> = {};
     if (scratch !== undefined) {
       carried[SCRATCH_KEY] = scratch;
-      const { pool, volume } = await this.ensureScratch(owner, scratch);
+      const pool = await rootPool(this.client, this.opts.pool, this.opts.profiles[0] ?? 'default');
+      const volume = await ensureScratch(this.client, this.project('workshops', owner), pool, scratch);
       devices[SCRATCH_DEVICE] = { type: 'disk', pool, source: volume, path: SCRATCH_PATH };
     }
     await this.copyInstance(source, src, req.target, owner, copyRequestConfig(src.config, carried), devices);
@@ -399,7 +364,10 @@ export class LxdAdapter implements Backend {
     if (inst.status !== 'Stopped') await this.stopInstance(ref, true);
     await this.deleteInstance(ref, this.opts.owner);
     const scratch = inst.config[SCRATCH_KEY];
-    if (scratch !== undefined) await this.releaseScratch(this.opts.owner, scratch);
+    if (scratch !== undefined) {
+      const pool = await rootPool(this.client, this.opts.pool, this.opts.profiles[0] ?? 'default');
+      await releaseScratch(this.client, this.project('workshops'), pool, scratch);
+    }
   }
 
   private async deleteInstance(ref: ObjectRef, owner: string): Promise<void> {
@@ -462,42 +430,6 @@ export class LxdAdapter implements Backend {
 
   private rootDevice(): Record<string, Record<string, string>> {
     return this.opts.pool ? { root: { type: 'disk', path: '/', pool: this.opts.pool } } : {};
-  }
-
-  // ---- scratch volumes (shared by transient containers, reference-counted by their users) ----
-
-  private async rootPool(): Promise<string> {
-    if (this.opts.pool) return this.opts.pool;
-    const p = await this.client.get<{ devices: Record<string, Record<string, string>> }>(`/1.0/profiles/${encodeURIComponent(this.opts.profiles[0] ?? 'default')}`);
-    const root = Object.values(p.devices).find((d) => d.type === 'disk' && d.path === '/');
-    if (!root?.pool) throw new BackendError('INTERNAL', 'the default profile has no root disk; run scripts/lxd-setup.sh');
-    return root.pool;
-  }
-
-  private scratchVolume(scratch: string): string {
-    return `atelier-scratch-${scratch.replace(/[^a-zA-Z0-9-]/g, '-')}`;
-  }
-
-  private async ensureScratch(owner: string, scratch: string): Promise<{ pool: string; volume: string }> {
-    const pool = await this.rootPool();
-    const volume = this.scratchVolume(scratch);
-    try {
-      await this.client.sync('POST', `/1.0/storage-pools/${encodeURIComponent(pool)}/volumes/custom`, { name: volume, config: {} }, { project: this.project('workshops', owner) });
-    } catch (e) {
-      if (!(e instanceof BackendError && e.code === 'ALREADY_EXISTS')) throw e;
-    }
-    return { pool, volume };
-  }
-
-  private async releaseScratch(owner: string, scratch: string): Promise<void> {
-    const users = await this.client.get<LxdInstance[]>('/1.0/instances', { project: this.project('workshops', owner), recursion: 1, filter: `config.${SCRATCH_KEY} eq ${scratch}` });
-    if (users.some((u) => u.config[SCRATCH_KEY] === scratch)) return;
-    const pool = await this.rootPool();
-    try {
-      await this.client.sync('DELETE', `/1.0/storage-pools/${encodeURIComponent(pool)}/volumes/custom/${encodeURIComponent(this.scratchVolume(scratch))}`, undefined, { project: this.project('workshops', owner) });
-    } catch (e) {
-      if (!(e instanceof BackendError && (e.code === 'NOT_FOUND' || e.code === 'BUSY'))) throw e;
-    }
   }
 
   async close(): Promise<void> {

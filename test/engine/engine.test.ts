@@ -198,6 +198,59 @@ test('transient containers: run --rm leaves nothing; a kept one is reclaimed aft
   }
 });
 
+test('a --rm container whose run died is reclaimed by the next start', async () => {
+  const f = await fixture();
+  try {
+    await f.engine.launch(V1);
+    f.backend.setFaultPlan({ rules: [{ call: 'exec', when: 'before', action: 'crash' }] });
+    await f.engine.run({ from: 'nav2', script: 'echo hi' }).catch(() => undefined);
+    f.backend.setFaultPlan(null);
+    assert.ok(f.backend.objects().some((o) => o.tags.kind === 'container'), 'the container outlived its run');
+    await f.engine.crash();
+    const e = await f.reopen();
+    assert.equal(e.state.containers, {});
+    assert.not.ok(f.backend.objects().some((o) => o.tags.kind === 'container'));
+    assert.is(await codeOf(e.remove('nav2')), 'ok', 'nothing blocks removing the workshop');
+  } finally {
+    await f.cleanup();
+  }
+});
+
+test('a workshop with a live transient container cannot be removed until the container is', async () => {
+  const f = await fixture();
+  try {
+    await f.engine.launch(V1);
+    const kept = await f.engine.run({ from: 'nav2', keep: true });
+    const seq = f.engine.state.seq;
+    assert.is(await codeOf(f.engine.remove('nav2')), 'FAILED_PRECONDITION');
+    assert.is(f.engine.state.seq, seq, 'nothing journaled');
+    await f.engine.removeContainer(kept.id);
+    assert.is(await codeOf(f.engine.remove('nav2')), 'ok');
+    await assertAccounted(f.engine, f.backend);
+  } finally {
+    await f.cleanup();
+  }
+});
+
+test('objects a given-up op left unsettled are settled by what the backend holds; remove then finishes', async () => {
+  const f = await fixture();
+  try {
+    const ws = await f.engine.launch(V1);
+    f.backend.setFaultPlan({ rules: [{ call: 'remove', target: ws.sdks[1]!.layer, when: 'before', action: 'fail', once: false }] });
+    assert.is(await codeOf(f.engine.remove('nav2')), 'BROKEN');
+    assert.is(f.engine.show('nav2').status, 'broken');
+    assert.is(f.engine.folded.objects[`layers/${ws.sdks[1]!.layer}`]?.state, 'removing');
+    f.backend.setFaultPlan(null);
+    await f.engine.reconcile();
+    assert.is(f.engine.folded.objects[`layers/${ws.sdks[1]!.layer}`]?.state, 'present', 'settled: it is still there');
+    assert.is(f.engine.folded.objects[`workshops/${WS.name}`], undefined, 'settled: the instance is gone');
+    assert.is(await codeOf(f.engine.remove('nav2')), 'ok');
+    await assertAccounted(f.engine, f.backend);
+  } finally {
+    await f.cleanup();
+  }
+});
+
 test('checkpoints: reopening from a checkpoint gives the same state as before', async () => {
   const f = await fixture();
   try {
