@@ -43,10 +43,14 @@ export function isAtelierError(e: unknown, code?: AtelierErrorCode): e is Atelie
 /** CLI exit status for an error code (see README "Exit codes"). */
 export function exitCodeFor(code: string): number {
   switch (code) {
-    case 'OP_FAILED':
-    case 'ABORTED':
-    case 'BROKEN':
-      return 1;
+    case 'INVALID_NAME':
+    case 'INVALID_SPEC':
+    case 'INVALID_ARGUMENT':
+    case 'NOT_FOUND':
+    case 'ALREADY_EXISTS':
+    case 'BUSY':
+    case 'FAILED_PRECONDITION':
+      return 2;
     case 'LOCKED':
       return 3;
     case 'JOURNAL_CORRUPT':
@@ -55,6 +59,7 @@ export function exitCodeFor(code: string): number {
     case 'UNAVAILABLE':
       return 5;
     default:
-      return 2;
+      // OP_FAILED, ABORTED, BROKEN, and anything unexpected: the operation did not happen.
+      return 1;
   }
 }

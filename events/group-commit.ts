@@ -195,7 +195,8 @@ export class GroupCommitWriter {
           }
           next = this.take();
           next.created = await this.open(next);
-          await writeAll(this.fd!, next.bytes);
+          if (process.env.ATELIER_ASYNC_WRITE) await writeAll(this.fd!, next.bytes);
+          else for (let off = 0; off < next.bytes.length; ) off += fs.writeSync(this.fd!, next.bytes, off);
           this.segSize += next.bytes.length;
           this.flushes++;
         } else if (inFlight !== null) {
@@ -207,7 +208,11 @@ export class GroupCommitWriter {
           this.complete(inFlight.batch);
           inFlight = null;
         }
-        if (next === null) return;
+        if (next === null) {
+          // Appends made while the last fdatasync was awaited are flushed by this drain too.
+          if (this.waiters.length > 0) continue;
+          return;
+        }
         // Started only now: after this batch's write completed and the previous fdatasync returned.
         const sync = this.sync(next.created);
         // A failed fdatasync is handled where it is awaited; never leave it unhandled meanwhile.

@@ -26,7 +26,7 @@ BTRFS_POOL="${ATELIER_LXD_BTRFS_POOL:-atelier-btrfs}"
 
 say() { echo "lxd-setup: $*"; }
 die() { echo "lxd-setup: ERROR: $*" >&2; exit 1; }
-trap 'rc=$?; [ "$rc" -eq 0 ] || echo "lxd-setup: ERROR: failed at line $LINENO (exit $rc)" >&2' EXIT
+trap 'echo "lxd-setup: ERROR: \"$BASH_COMMAND\" failed at line $LINENO" >&2' ERR
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (it installs packages and starts the LXD daemon)"
 
