@@ -45,6 +45,7 @@
  *    `ATELIER_ROOTFS` set (`/` when the script runs inside the instance; the merged root's host
  *    path when it runs on the host), so `"${ATELIER_ROOTFS%/}/etc/x"` names the same file either way.
  *    A non-zero exit fails with `EXEC_FAILED` carrying the exit status and the tail of stderr.
+ *    The instance must be running (LXD refuses exec on a stopped one): otherwise `INVALID`.
  * 7. Errors are `BackendError`s with a `code`; anything else escaping an adapter is a bug.
  *
  * @example
