@@ -27,12 +27,13 @@ export type AtelierErrorCode =
 
 export class AtelierError extends Error {
   readonly code: AtelierErrorCode;
-  readonly details: Readonly<Record<string, unknown>>;
+  /** Machine-readable facts about the error (named `info`, not `details`: uvu prints an error's `details` as text). */
+  readonly info: Readonly<Record<string, unknown>>;
   constructor(code: AtelierErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'AtelierError';
     this.code = code;
-    this.details = details;
+    this.info = details;
   }
 }
 

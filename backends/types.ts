@@ -207,12 +207,13 @@ export type BackendErrorCode =
 
 export class BackendError extends Error {
   readonly code: BackendErrorCode;
-  readonly details: Readonly<Record<string, unknown>>;
+  /** Machine-readable facts about the error (named `info`, not `details`: uvu prints an error's `details` as text). */
+  readonly info: Readonly<Record<string, unknown>>;
   constructor(code: BackendErrorCode, message: string, details: Record<string, unknown> = {}) {
     super(message);
     this.name = 'BackendError';
     this.code = code;
-    this.details = details;
+    this.info = details;
   }
 }
 

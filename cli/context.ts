@@ -217,5 +217,5 @@ export function withWorkshopHint(engine: Engine, name: string, e: unknown): unkn
     engine.list().map((w) => w.name),
   );
   if (hint === '') return e;
-  return new AtelierError('NOT_FOUND', `${message}${hint}`, { ...((e as AtelierError).details ?? {}), workshop: name }, { cause: e });
+  return new AtelierError('NOT_FOUND', `${message}${hint}`, { ...((e as AtelierError).info ?? {}), workshop: name }, { cause: e });
 }

@@ -305,7 +305,7 @@ export class EngineImpl implements Engine {
           result = { id, ...r };
         } catch (e) {
           if (!isBackendError(e, 'EXEC_FAILED')) throw e;
-          result = { id, exitCode: Number(e.details.exitCode ?? 1), stdout: String(e.details.stdout ?? ''), stderr: String(e.details.stderr ?? e.message) };
+          result = { id, exitCode: Number(e.info.exitCode ?? 1), stdout: String(e.info.stdout ?? ''), stderr: String(e.info.stderr ?? e.message) };
         }
       }
       if (!req.keep) await this.removeContainer(id);

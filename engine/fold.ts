@@ -17,6 +17,8 @@
 import type { ObjectKind, ObjectRef, Identity } from '../backends/types.ts';
 import type { JournalRecord, OpKind, Phase, Plan, SdkLayer, StashShape, WorkshopShape } from '../events/catalogue.ts';
 import type { ObjectState } from '../machines/layer.ts';
+import { isDraft } from 'immer';
+import type { PlanStep } from '../events/catalogue.ts';
 import { phaseSteps } from '../machines/plan.ts';
 import { stashName, stashSdkName } from './names.ts';
 import type { OpFacts } from '../machines/workshop.ts';
@@ -120,8 +122,26 @@ function brokenShape(op: OpRecord, current: WorkshopShape, objects: FoldState['o
   }
 }
 
+/**
+ * The undo phase's steps by plan, for the `undoFrom` they were built for: `undoSteps` builds a new
+ * array each call, and a long undo would rebuild it for every record of its phase. Plans are
+ * immutable once journaled; drafts (the engine's live fold) are not cached.
+ */
+const undoCache = new WeakMap<Plan, { readonly from: number; readonly steps: readonly PlanStep[] }>();
+
+/** `phaseSteps(op.plan, phase, op.undoFrom)`, with the undo phase's steps cached. */
+function stepsOf(op: OpRecord, phase: Phase): readonly PlanStep[] {
+  const plan = op.plan;
+  if (phase !== 'undo' || isDraft(plan)) return phaseSteps(plan, phase, op.undoFrom);
+  const hit = undoCache.get(plan);
+  if (hit !== undefined && hit.from === op.undoFrom) return hit.steps;
+  const steps = phaseSteps(plan, phase, op.undoFrom);
+  undoCache.set(plan, { from: op.undoFrom, steps });
+  return steps;
+}
+
 function applyEffectOutcome(s: FoldState, op: OpRecord, phase: Phase, step: number, identity: Identity | undefined): void {
-  const effect = phaseSteps(op.plan, phase, op.undoFrom)[step]?.effect;
+  const effect = stepsOf(op, phase)[step]?.effect;
   if (!effect) return;
   const key = 'target' in effect ? objectKey(effect.target) : '';
   if (effect.type === 'create' || effect.type === 'copy') {
@@ -140,7 +160,10 @@ export function evolve(s: FoldState, r: JournalRecord): void {
   switch (r.type) {
     case 'op.started': {
       const d = r.data;
-      s.ops[d.op] = { id: d.op, kind: d.kind, plan: d.plan, phase: 'do', step: 0, attempt: 1, undoFrom: 0, failure: null, workshop: d.workshop, startedAt: d.at, pending: false, ...(d.sdk ? { sdk: d.sdk } : {}) };
+      const op: OpRecord = { id: d.op, kind: d.kind, plan: d.plan, phase: 'do', step: 0, attempt: 1, undoFrom: 0, failure: null, workshop: d.workshop, startedAt: d.at, pending: false };
+      // Added last, as the spread it replaces did (same keys, same order).
+      if (d.sdk) (op as Mutable<OpRecord>).sdk = d.sdk;
+      s.ops[d.op] = op;
       const ws = s.workshops[d.workshop];
       if (!ws) {
         const shape = d.plan.after!;
@@ -172,7 +195,7 @@ export function evolve(s: FoldState, r: JournalRecord): void {
       op.step = d.step;
       op.attempt = d.attempt;
       op.pending = true;
-      const effect = phaseSteps(op.plan, d.phase, op.undoFrom)[d.step]?.effect;
+      const effect = stepsOf(op, d.phase)[d.step]?.effect;
       if (!effect) return;
       if (effect.type === 'create' || effect.type === 'copy') {
         const key = objectKey(effect.target);
@@ -210,7 +233,7 @@ export function evolve(s: FoldState, r: JournalRecord): void {
       const op = s.ops[d.op];
       if (!op) return;
       op.pending = false;
-      const effect = phaseSteps(op.plan, d.phase, op.undoFrom)[d.step]?.effect;
+      const effect = stepsOf(op, d.phase)[d.step]?.effect;
       if (d.decision === 'done') {
         op.step = d.step + 1;
         applyEffectOutcome(s, op, d.phase, d.step, undefined);

@@ -63,7 +63,7 @@ function withField<T>(file: string, field: string, fn: () => T): T {
   try {
     return fn();
   } catch (e) {
-    if (e instanceof AtelierError) throw new AtelierError(e.code, `${file}: ${field}: ${e.message}`, { file, field, ...e.details });
+    if (e instanceof AtelierError) throw new AtelierError(e.code, `${file}: ${field}: ${e.message}`, { file, field, ...e.info });
     throw e;
   }
 }

@@ -1,8 +1,15 @@
 /**
- * Group commit: the journal's single writer. While one write + fdatasync is in flight, new batches
- * queue; the next flush writes everything queued with one write() and one fdatasync(). Each
- * batch's promise resolves only once its bytes are on disk (after the fdatasync when durable), and
- * bytes reach the file in the order batches were queued.
+ * Group commit: the journal's single writer. Appends are encoded and sealed straight into the
+ * pending batch's buffer; a flush writes everything queued with one write() and one fdatasync().
+ * Each batch's promise resolves only once its bytes are on disk (after an fdatasync that started
+ * after their write completed, when durable), and bytes reach the file in the order batches were
+ * queued.
+ *
+ * Durable flushes are pipelined two deep: batch N+1 is written while batch N's fdatasync is in
+ * flight, and its own fdatasync starts once that write is done and fdatasync N has returned. So
+ * appenders woken by one flush encode their next records while the disk works on the batch after
+ * it, and the bytes not yet synced are always one contiguous tail of the segment (the same crash
+ * states as one bigger batch: torn-tail repair covers them).
  *
  * After a failed write or fdatasync the writer refuses every later batch: what the kernel did with
  * the failed pages is unknown (a retried fsync can report success for lost data), so the only safe
@@ -126,6 +133,21 @@ export class GroupCommitWriter {
     });
   }
 
+  /** `enqueue` for one record. */
+  enqueueOne<T>(seq: number, v: number, type: string, key: string, dataJson: string, value: T): Promise<T> {
+    if (this.closed) return Promise.reject(closedError(this.opts.dir));
+    if (this.failure) return Promise.reject(failedError(this.opts.dir, this.failure));
+    if (this.len === 0) this.firstSeq = seq;
+    const need = this.len + recordLineMaxBytes(type, key, dataJson);
+    if (need > this.buf.length) this.grow(need);
+    this.len = writeRecordLine(this.buf, this.len, seq, v, type, key, dataJson);
+    return new Promise<T>((resolve, reject) => {
+      this.waiters.push({ lastSeq: seq, value, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.running) this.running = Promise.resolve().then(() => this.drain());
+      else if (this.wake !== null) this.wake();
+    });
+  }
+
   private grow(need: number): void {
     let size = this.buf.length * 2;
     while (size < need) size *= 2;
@@ -195,8 +217,8 @@ export class GroupCommitWriter {
           }
           next = this.take();
           next.created = await this.open(next);
-          if (process.env.ATELIER_ASYNC_WRITE) await writeAll(this.fd!, next.bytes);
-          else for (let off = 0; off < next.bytes.length; ) off += fs.writeSync(this.fd!, next.bytes, off);
+          // On a real disk a write can block (dirty-page throttling): keep it off the event loop.
+          await writeAll(this.fd!, next.bytes);
           this.segSize += next.bytes.length;
           this.flushes++;
         } else if (inFlight !== null) {

@@ -126,6 +126,21 @@ class SegmentJournal implements Journal {
     // Seqs are taken now, synchronously, so sequence order is call order.
     const first = this.nextSeq;
     const n = events.length;
+    if (n === 1) {
+      // The common case, without the arrays.
+      const e = events[0];
+      const v = EVENT_VERSIONS[e.type];
+      let dataJson: string;
+      try {
+        dataJson = encodeData(e);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      const records = [{ seq: first, v, type: e.type, key: e.key, data: e.data } as JournalRecord];
+      const one = this.writer.enqueueOne(first, v, e.type, e.key, dataJson, records);
+      if (!this.closed) this.nextSeq += 1;
+      return one;
+    }
     const records: JournalRecord[] = new Array(n);
     const versions: number[] = new Array(n);
     const types: string[] = new Array(n);

@@ -98,7 +98,7 @@ function endingOf(r: PromiseSettledResult<unknown>): Ending {
   if (r.status === 'fulfilled') return { how: 'ok' };
   const e = r.reason;
   if (e instanceof SimulatedCrash) return { how: 'crash' };
-  if (isAtelierError(e)) return { how: 'error', code: e.code, ...(typeof e.details.cause === 'string' ? { cause: e.details.cause } : {}), ...(typeof e.details.op === 'string' ? { op: e.details.op } : {}) };
+  if (isAtelierError(e)) return { how: 'error', code: e.code, ...(typeof e.info.cause === 'string' ? { cause: e.info.cause } : {}), ...(typeof e.info.op === 'string' ? { op: e.info.op } : {}) };
   if (isBackendError(e)) return { how: 'error', code: e.code };
   throw e; // anything else is a bug in the engine (or the harness): let it fail the run
 }

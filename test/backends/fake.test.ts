@@ -152,8 +152,8 @@ f('the shell: unsupported constructs fail with 127 before doing anything', async
       assert.unreachable(script);
     } catch (e) {
       assert.ok(isBackendError(e, 'EXEC_FAILED'), script);
-      assert.is(e.details['exitCode'], 127, script);
-      assert.match(String(e.details['stderr']), /not supported by the fake backend's shell/);
+      assert.is(e.info['exitCode'], 127, script);
+      assert.match(String(e.info['stderr']), /not supported by the fake backend's shell/);
     }
   }
   assert.is(await b.readFile(WS('w'), '/etc/a'), null);
@@ -194,10 +194,10 @@ true`,
   assert.is((await b.readFile(w, '/tmp'))!.mode, 0o1777);
   const e = await b.exec(w, { script: 'echo "$UNSET"' }).catch((x: unknown) => x);
   assert.ok(isBackendError(e, 'EXEC_FAILED'));
-  assert.is(e.details['exitCode'], 2);
+  assert.is(e.info['exitCode'], 2);
   const x = await b.exec(w, { script: 'exit 3' }).catch((x: unknown) => x);
   assert.ok(isBackendError(x, 'EXEC_FAILED'));
-  assert.is(x.details['exitCode'], 3);
+  assert.is(x.info['exitCode'], 3);
 });
 
 f.run();

@@ -118,13 +118,13 @@ export async function sweepStale(): Promise<string[]> {
 }
 
 /**
- * uvu prints an error's `details` as a string and dies silently when it is an object (as on
- * `BackendError` and `AtelierError`): rethrow such errors as plain ones carrying code and details.
+ * Rethrow port and engine errors as plain ones whose message carries the code and `info`, so a
+ * failing LXD test says what the daemon answered.
  */
 export function plainError(e: unknown): unknown {
-  if (e instanceof Error && 'details' in e && typeof (e as { details: unknown }).details !== 'string') {
+  if (e instanceof Error && 'info' in e && typeof (e as { info: unknown }).info === 'object') {
     const code = (e as { code?: string }).code;
-    const err = new Error(`${code ? `${code}: ` : ''}${e.message}\ndetails: ${JSON.stringify((e as { details: unknown }).details)}`);
+    const err = new Error(`${code ? `${code}: ` : ''}${e.message}\ninfo: ${JSON.stringify((e as { info: unknown }).info)}`);
     err.stack = `${err.message}\n${(e.stack ?? '').split('\n').slice(1).join('\n')}`;
     return err;
   }

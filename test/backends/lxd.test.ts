@@ -179,8 +179,8 @@ if (!avail.ok) {
       assert.unreachable();
     } catch (e) {
       assert.ok(isBackendError(e, 'EXEC_FAILED'));
-      assert.is((e as BackendError).details.exitCode, 7);
-      assert.match(String((e as BackendError).details.stderr), /boom/);
+      assert.is((e as BackendError).info.exitCode, 7);
+      assert.match(String((e as BackendError).info.stderr), /boom/);
     }
     await rejects(b.exec(ws, { script: 'set -u; echo $UNSET_VAR' }), 'EXEC_FAILED');
     const t0 = Date.now();

@@ -24,7 +24,7 @@ async function expectCorrupt(root: string, seg: string, seq: number, offset: num
   const before = await fs.promises.readFile(seg);
   const err = await rejection(openJournal({ dir: join(root, 'journal'), durable: true }));
   assert.is(err.code, 'JOURNAL_CORRUPT');
-  assert.equal(err.details, { seq, offset, segment: seg });
+  assert.equal(err.info, { seq, offset, segment: seg });
   assert.ok(err.message.includes(seg));
   assert.ok((await fs.promises.readFile(seg)).equals(before), 'committed history is untouched');
 }
@@ -88,8 +88,8 @@ test('a missing middle segment is corruption', async () => {
   await fs.promises.rm(join(base, 'journal', segs[1]));
   const err = await rejection(openJournal({ dir: join(base, 'journal'), durable: true }));
   assert.is(err.code, 'JOURNAL_CORRUPT');
-  assert.is(err.details.seq, Number(segs[1].slice(0, 12)));
-  assert.is(err.details.segment, join(base, 'journal', segs[2]));
+  assert.is(err.info.seq, Number(segs[1].slice(0, 12)));
+  assert.is(err.info.segment, join(base, 'journal', segs[2]));
 });
 
 test.run();

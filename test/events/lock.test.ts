@@ -38,7 +38,7 @@ test('a second acquire in the same process is LOCKED, naming our pid; release fr
   assert.is(first.pid, process.pid);
   const err = await rejection(acquireLock(dir));
   assert.is(err.code, 'LOCKED');
-  assert.equal(err.details, { pid: process.pid });
+  assert.equal(err.info, { pid: process.pid });
   assert.ok(err.message.includes(`pid ${process.pid}`) && err.message.includes(dir));
   await first.release();
   const second = await acquireLock(dir);
@@ -51,7 +51,7 @@ test('another process holding the lock: LOCKED with its pid; free once it exits'
   const child = await holder(dir);
   const err = await rejection(acquireLock(dir));
   assert.is(err.code, 'LOCKED');
-  assert.is(err.details.pid, child.pid);
+  assert.is(err.info.pid, child.pid);
   child.kill('SIGTERM');
   await exited(child);
   const lock = await acquireLock(dir);

@@ -46,14 +46,14 @@ test('an older record without an upcaster is JOURNAL_VERSION', async () => {
   const dir = await journalWith(v0);
   const err = await rejection(openJournal({ dir, durable: false }));
   assert.is(err.code, 'JOURNAL_VERSION');
-  assert.is(err.details.seq, 2);
+  assert.is(err.info.seq, 2);
 });
 
 test('a record from a newer atelier is JOURNAL_VERSION, not a crash', async () => {
   const dir = await journalWith((seq) => encodeRecord({ seq, v: 2, type: 'container.started', key: 'c2', data: { id: 'c2', at: 'T', cpu: 4 } }));
   const err = await rejection(openJournal({ dir, durable: false, upcasters }));
   assert.is(err.code, 'JOURNAL_VERSION');
-  assert.equal([err.details.seq, err.details.v, err.details.current, err.details.type], [2, 2, 1, 'container.started']);
+  assert.equal([err.info.seq, err.info.v, err.info.current, err.info.type], [2, 2, 1, 'container.started']);
   assert.match(err.message, /upgrade atelier/);
 });
 
@@ -61,7 +61,7 @@ test('an event type this atelier does not know is JOURNAL_VERSION', async () => 
   const dir = await journalWith((seq) => encodeRecord({ seq, v: 1, type: 'workshop.teleported', key: 'w', data: {} }));
   const err = await rejection(openJournal({ dir, durable: false }));
   assert.is(err.code, 'JOURNAL_VERSION');
-  assert.is(err.details.type, 'workshop.teleported');
+  assert.is(err.info.type, 'workshop.teleported');
 });
 
 test('upcasters chain one version at a time', () => {

@@ -43,11 +43,11 @@ export function executionCases(name: string, make: Make): void {
   t('a failing hook is EXEC_FAILED with its exit status and stderr; set -e stops it', withCtx(make, async (c) => {
     const ws = await c.workshop('fail', { start: true });
     const e = await rejects(c.b.exec(ws, { script: `echo before > ${rootPath('/etc/step')}\necho boom >&2\nexit 7\necho after > ${rootPath('/etc/step')}` }), 'EXEC_FAILED');
-    assert.is(e.details['exitCode'], 7);
-    assert.match(String(e.details['stderr']), /boom/);
+    assert.is(e.info['exitCode'], 7);
+    assert.match(String(e.info['stderr']), /boom/);
     assert.is(await c.content(ws, '/etc/step'), 'before\n');
     const e2 = await rejects(c.b.exec(ws, { script: `set -e\nrm ${rootPath('/etc/no-such-file')}\necho after > ${rootPath('/etc/step')}` }), 'EXEC_FAILED');
-    assert.is(e2.details['exitCode'], 1);
+    assert.is(e2.info['exitCode'], 1);
     assert.is(await c.content(ws, '/etc/step'), 'before\n');
   }));
 
