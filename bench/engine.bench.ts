@@ -49,7 +49,7 @@ function* opEvents(name: string, op: string, kind: 'launch' | 'refresh', plan: P
 }
 
 /** Write a journal of at least `total` records into `dir/journal`, in 64 MiB segments. */
-export function writeHistory(dir: string, total: number): number {
+function writeHistory(dir: string, total: number): number {
   const jdir = join(dir, 'journal');
   fs.mkdirSync(jdir, { recursive: true });
   const shapes = new Map<string, WorkshopShape>();
@@ -98,7 +98,7 @@ export function writeHistory(dir: string, total: number): number {
   return seq;
 }
 
-export function parseBaseline(dir: string): { lines: number; seconds: number } {
+function parseBaseline(dir: string): { lines: number; seconds: number } {
   const t0 = performance.now();
   let lines = 0;
   for (const f of fs.readdirSync(join(dir, 'journal')).sort()) {

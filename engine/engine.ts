@@ -125,10 +125,13 @@ export class EngineImpl implements Engine {
     };
   }
 
-  /** Transient containers running from a workshop or one of its layers. */
+  /**
+   * Containers kept on purpose (`keep`) running from a workshop or one of its layers. A `--rm`
+   * container left by a run that failed to remove it blocks nothing: gc and reconcile reclaim it.
+   */
   private dependentsOf(ws: { instance: string; sdks: readonly { layer: string }[] }): number {
     const names = new Set([ws.instance, ...ws.sdks.map((l) => l.layer)]);
-    return Object.values(this.vfold.containers).filter((c) => names.has(c.source.name)).length;
+    return Object.values(this.vfold.containers).filter((c) => c.keep && names.has(c.source.name)).length;
   }
 
   private toInputs(name: string, opId: string, decisions: Decision[], extra: { spec?: WorkshopSpec } = {}): EventInput[] {

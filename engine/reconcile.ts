@@ -62,6 +62,21 @@ export class Reconciler {
     }
   }
 
+  /**
+   * A `--rm` container still recorded belongs to a run that died or failed to remove it (runs are
+   * never in flight here: reconcile and gc are exclusive), so nobody else will remove it.
+   */
+  private async reapDeadRuns(): Promise<number> {
+    const e = this.engine;
+    let reaped = 0;
+    for (const c of Object.values(e.volatileState.containers).filter((c) => !c.keep).sort((a, b) => a.id.localeCompare(b.id))) {
+      await e.backend.remove(c.ref);
+      await e.appendVolatile([{ type: 'container.removed', key: c.id, data: { id: c.id, at: e.clock() } }]);
+      reaped++;
+    }
+    return reaped;
+  }
+
   /** Owned backend objects the state does not account for (or marks as garbage). */
   private orphans(inventory: readonly ObjectInfo[]): ObjectInfo[] {
     const { objects } = this.engine.folded;
@@ -98,12 +113,7 @@ export class Reconciler {
     const pendingOps = Object.keys(e.folded.ops).sort();
     for (const id of pendingOps) await this.recoverOp(id);
 
-    // A `--rm` container still recorded belongs to a run that died (runs are never in flight
-    // here: reconcile is exclusive), so nobody will remove it: it goes now.
-    for (const c of Object.values(e.volatileState.containers).filter((c) => !c.keep).sort((a, b) => a.id.localeCompare(b.id))) {
-      await e.backend.remove(c.ref);
-      await e.appendVolatile([{ type: 'container.removed', key: c.id, data: { id: c.id, at: e.clock() } }]);
-    }
+    await this.reapDeadRuns();
     const inventory = await e.backend.list(e.owner);
     const present = new Set(inventory.map((o) => objectKey(o.ref)));
     // Transient containers whose backend object is gone (a reboot, a crash mid-run).
@@ -129,6 +139,7 @@ export class Reconciler {
 
   async gc(dryRun: boolean): Promise<GcReport> {
     const e = this.engine;
+    if (!dryRun) await this.reapDeadRuns();
     const candidates = this.orphans(await e.backend.list(e.owner));
     if (dryRun) return { orphans: candidates.map((o) => o.ref), dryRun };
     return { orphans: await this.removeOrphans(candidates), dryRun };

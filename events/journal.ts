@@ -33,7 +33,7 @@ import { loadLatestCheckpoint, writeCheckpointFile } from './checkpoint.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import { GroupCommitWriter } from './group-commit.ts';
 
-import { corruptError, cutTornTail, firstSegmentAfter, fsyncDir, listSegments, scanSegment } from './segments.ts';
+import { corruptError, cutTornTail, firstSegmentAfter, fsyncDir, listSegments, readSegment, scanSegment } from './segments.ts';
 import { UPCASTERS, upcastRecord } from './upcast.ts';
 import type { UpcasterTable } from './upcast.ts';
 
@@ -193,8 +193,8 @@ class SegmentJournal implements Journal {
     for (let i = start; i < segs.length && expected <= upTo; i++) {
       const seg = segs[i];
       if (seg.first !== expected) throw corruptError(seg.path, expected, 0, `the segment starts at record ${seg.first}`);
-      const buf = await fs.promises.readFile(seg.path);
-      const scan = scanSegment(seg, buf, expected, i === segs.length - 1);
+      const buf = await readSegment(seg.path);
+      const scan = scanSegment(seg, buf, expected, i === segs.length - 1, fromSeq - 1);
       for (let k = 0; k < scan.records.length; k++) {
         const record = scan.records[k];
         if (record.seq > upTo) return;
@@ -246,8 +246,8 @@ export async function openJournal<S = unknown>(opts: JournalOptions): Promise<Op
     const seg = segs[i];
     if (seg.first !== expected) throw corruptError(seg.path, expected, 0, `the segment starts at record ${seg.first} (a gap or overlap between segments)`);
     const isLast = i === segs.length - 1;
-    const buf = await fs.promises.readFile(seg.path);
-    const scan = scanSegment(seg, buf, expected, isLast);
+    const buf = await readSegment(seg.path);
+    const scan = scanSegment(seg, buf, expected, isLast, after);
     const { records, offsets } = scan;
     for (let k = 0; k < records.length; k++) {
       const record = records[k];

@@ -15,6 +15,7 @@
  * ```
  */
 import { crc32 } from 'node:zlib';
+import { EVENT_VERSIONS } from './catalogue.ts';
 import type { JournalRecord } from './catalogue.ts';
 
 /** `,"crc":"` + 8 hex digits + `"}`: the fixed-length seal at the end of every sealed JSON text. */
@@ -159,7 +160,7 @@ export function recordBody(r: { seq: number; v: number; type: string; key: strin
 
 /** The most bytes `writeRecordLine` can write for a record whose key and data JSON have these lengths. */
 export function recordLineMaxBytes(type: string, key: string, dataJson: string): number {
-  return 64 + type.length * 6 + key.length * 6 + dataJson.length * 3 + SEAL_BYTES;
+  return 96 + type.length * 6 + key.length * 6 + dataJson.length * 3 + SEAL_BYTES;
 }
 
 const HEX_BYTES = Buffer.from('0123456789abcdef', 'latin1');
@@ -167,6 +168,7 @@ const HEX_BYTES = Buffer.from('0123456789abcdef', 'latin1');
 /** `,"v":V,"type":"T","key":` as bytes, by `v` and type. */
 const MIDDLE_BYTES = new Map<string, Buffer[]>();
 const SEQ_BYTES = Buffer.from('{"seq":', 'latin1');
+const SEQ_PREFIX_BYTES = SEQ_BYTES;
 const DATA_BYTES = Buffer.from(',"data":', 'latin1');
 
 function copyBytes(buf: Buffer, off: number, bytes: Uint8Array): number {
@@ -248,6 +250,26 @@ export function encodeRecord(r: { seq: number; v: number; type: string; key: str
   return `${sealJson(`${recordBody(r)}}`)}\n`;
 }
 
+/**
+ * The seq a record line starts with (`{"seq":N,` as `encodeRecord` writes it), read from its bytes
+ * without parsing the line; -1 when the line does not start that way.
+ */
+export function seqOfLine(buf: Uint8Array, start: number, end: number): number {
+  const p = SEQ_PREFIX_BYTES;
+  if (end - start < p.length + 2) return -1;
+  for (let i = 0; i < p.length; i++) if (buf[start + i] !== p[i]) return -1;
+  let at = start + p.length;
+  if (buf[at] === 0x30) return -1; // never written with a leading zero
+  let n = 0;
+  for (; at < end && at - start < p.length + 16; at++) {
+    const b = buf[at];
+    if (b === 0x2c) return at > start + p.length ? n : -1; // ,
+    if (b < 0x30 || b > 0x39) return -1;
+    n = n * 10 + (b - 0x30);
+  }
+  return -1;
+}
+
 /** A line that failed to decode, with why. */
 export interface BadLine {
   readonly ok: false;
@@ -289,8 +311,15 @@ export function decodeRecordAt(buf: Buffer, text: string | null, start: number, 
   ) {
     return 'shape';
   }
+  // One string per event type, not one per record: less to keep for a long tail, and the fold's
+  // `switch (r.type)` compares internalized strings by reference.
+  const type = TYPES.get(o.type);
+  if (type !== undefined) o.type = type;
   return o as unknown as JournalRecord;
 }
+
+/** The catalogue's event type names, each mapped to itself (an internalized string). */
+const TYPES = new Map<string, string>(Object.keys(EVENT_VERSIONS).map((t) => [t, t]));
 
 /** One line found in a buffer: its byte range (newline excluded) and whether it was terminated. */
 export interface LineSpan {

@@ -14,6 +14,7 @@
  */
 import { replaySteps } from './reproduce.ts';
 import { newContext, runStep } from './runner.ts';
+import type { SimBackendKind } from './sim-backend.ts';
 import type { SimOp, Step } from './steps.ts';
 
 export interface Scenario {
@@ -46,27 +47,27 @@ export interface CrashPointReport {
 const clean = (op: SimOp): Step => ({ type: 'cmd', ops: [op], fault: null, recovery: null });
 
 /** Journal appends and backend calls the op makes when nothing goes wrong. */
-async function measure(s: Scenario, root?: string): Promise<{ appends: number; calls: number }> {
-  const ctx = await newContext({ seed: 1, checkTwice: false, ...(root ? { root } : {}) });
+async function measure(s: Scenario, root?: string, backend: SimBackendKind = 'fake'): Promise<{ appends: number; calls: number }> {
+  const ctx = await newContext({ seed: 1, checkTwice: false, backend, ...(root ? { root } : {}) });
   try {
     for (const op of s.setup) await runStep(ctx, clean(op));
-    const calls = ctx.world.backend.calls.length;
+    const calls = ctx.world.backend.calls;
     await runStep(ctx, clean(s.op));
-    return { appends: ctx.world.appendCount, calls: ctx.world.backend.calls.length - calls };
+    return { appends: ctx.world.appendCount, calls: ctx.world.backend.calls - calls };
   } finally {
     await ctx.world.dispose();
   }
 }
 
 /** Enumerate every crash point of every scenario (or those whose name starts with `only`). */
-export async function enumerateCrashPoints(opts: { only?: string; root?: string; log?: (line: string) => void } = {}): Promise<CrashPointReport> {
+export async function enumerateCrashPoints(opts: { only?: string; root?: string; backend?: SimBackendKind; log?: (line: string) => void } = {}): Promise<CrashPointReport> {
   const started = performance.now();
   const byScenario: Record<string, { appends: number; calls: number; points: number }> = {};
   const failures: { scenario: string; point: string; message: string; steps: Step[] }[] = [];
   let points = 0;
   for (const s of SCENARIOS) {
     if (opts.only && !s.name.startsWith(opts.only)) continue;
-    const { appends, calls } = await measure(s, opts.root);
+    const { appends, calls } = await measure(s, opts.root, opts.backend);
     const faults: Step[] = [];
     for (let n = 1; n <= appends; n++)
       for (const mode of ['before', 'after', 'torn'] as const) faults.push({ type: 'cmd', ops: [s.op], fault: { type: 'append', nth: n, mode, fraction: 0.5 }, recovery: null });
@@ -75,7 +76,7 @@ export async function enumerateCrashPoints(opts: { only?: string; root?: string;
     for (const crash of faults) {
       // After the crash and restart: the op again, then remove and launch (no ALREADY_EXISTS, no leftovers).
       const steps: Step[] = [...s.setup.map(clean), crash, clean(s.op), clean({ do: 'remove', workshop: W }), clean({ do: 'launch', workshop: W })];
-      const r = await replaySteps({ seed: 1, steps }, opts.root ? { root: opts.root } : {});
+      const r = await replaySteps({ seed: 1, steps, ...(opts.backend ? { backend: opts.backend } : {}) }, opts.root ? { root: opts.root } : {});
       points++;
       if (r.failure) {
         const f = crash.type === 'cmd' ? crash.fault : null;

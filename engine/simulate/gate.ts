@@ -1,5 +1,6 @@
 /**
- * The gate between an engine incarnation and the shared fake backend.
+ * The gate between an engine incarnation and the shared backend (the fake, or a real adapter under
+ * `withFaults`).
  *
  * A dead process makes no more calls. `engine.crash()` closes the journal, but a command that was
  * already past its last append would still reach the backend from this (living) test process; the
@@ -11,6 +12,10 @@
  * parks each command there and lets one go at a time (the fake's effect is synchronous, so the
  * state change must sit behind that await, not inside a scheduled function).
  *
+ * A real backend's call takes time: a call already in flight when the process "dies" is awaited
+ * (`settled`) before the world reopens, as if the process had died just after it. A dead process's
+ * last calls must not race the next incarnation's recovery.
+ *
  * @example
  * ```ts
  * const gate = new Gate(fake);
@@ -18,7 +23,6 @@
  * gate.kill(); // every later call: SimulatedCrash
  * ```
  */
-import type { FakeBackend } from '../../backends/fake/index.ts';
 import { SimulatedCrash, type Backend } from '../../backends/types.ts';
 
 export type Park = (label: string) => Promise<void>;
@@ -29,22 +33,30 @@ export class Gate {
   /** Called once when the gate dies: the world drops the engine there and then, as the process would. */
   onKill: (() => void) | null = null;
   readonly port: Backend;
+  /** Calls that reached the backend (observations compare it to know whether anything changed). */
+  count = 0;
+  private readonly inflight = new Set<Promise<unknown>>();
 
-  constructor(readonly fake: FakeBackend) {
+  constructor(readonly backend: Backend) {
     const call = async <T>(label: string, fn: () => Promise<T>): Promise<T> => {
       if (this.dead) throw new SimulatedCrash(`simulated crash: the engine is dead (${label})`);
       if (this.park) {
         await this.park(label);
         if (this.dead) throw new SimulatedCrash(`simulated crash: the engine is dead (${label})`);
       }
+      this.count++;
+      const p = fn();
+      this.inflight.add(p);
       try {
-        return await fn();
+        return await p;
       } catch (e) {
         if (e instanceof SimulatedCrash) this.kill();
         throw e;
+      } finally {
+        this.inflight.delete(p);
       }
     };
-    const f = fake;
+    const f = backend;
     const ref = (r: { space: string; name: string }) => `${r.space}/${r.name}`;
     this.port = {
       kind: f.kind,
@@ -68,6 +80,11 @@ export class Gate {
     if (this.dead) return;
     this.dead = true;
     this.onKill?.();
+  }
+
+  /** Wait until no call is in flight (the dead process's last calls have finished). */
+  async settled(): Promise<void> {
+    while (this.inflight.size) await Promise.allSettled([...this.inflight]);
   }
 
   revive(): void {

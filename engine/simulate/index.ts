@@ -1,5 +1,6 @@
 /**
- * The simulation harness: property-based runs of the engine against the fake backend, with
+ * The simulation harness: property-based runs of the engine against the fake backend (or a real
+ * one: `backend: 'overlay'`, faults injected by `withFaults`, see `sim-backend.ts`), with
  * crashes, faults, torn journal writes and reboots drawn from a seed, and eight invariants checked
  * after every step and every restart (see `invariants.ts`). Beside the random runs,
  * `enumerateCrashPoints` (in `crash-points.ts`) crashes every op at every journal append and around
@@ -25,11 +26,14 @@ import { InvariantViolation } from './invariants.ts';
 import { replaySteps, writeRepro } from './reproduce.ts';
 import { newContext, type Stats } from './runner.ts';
 import { newSeed } from './seed.ts';
+import type { SimBackendKind } from './sim-backend.ts';
 import { describeStep, type Step } from './steps.ts';
 
 export { DEFAULT_FAULTS, DEFAULT_WEIGHTS, type FaultWeights, type Weights } from './commands.ts';
 export { enumerateCrashPoints, type CrashPointReport } from './crash-points.ts';
 export { readRepro, replaySteps, type Repro } from './reproduce.ts';
+export { SIM_BACKENDS, type SimBackendKind } from './sim-backend.ts';
+export { withFaults, type FaultyBackend } from './faulty-backend.ts';
 export type { Step } from './steps.ts';
 
 export interface SimulateOptions {
@@ -53,6 +57,11 @@ export interface SimulateOptions {
   root?: string;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
+  /**
+   * The backend the worlds run on (default `fake`). `overlay` runs a real overlay store (driver
+   * overlayfs: needs root) under each world's directory, with faults injected by `withFaults`.
+   */
+  backend?: SimBackendKind;
 }
 
 export interface SimulateReport {
@@ -84,12 +93,13 @@ export async function simulate(options: SimulateOptions = {}): Promise<SimulateR
   const seed = options.seed ?? newSeed();
   const weights: Weights = { ...DEFAULT_WEIGHTS, ...options.weights };
   const faults: FaultWeights = { ...DEFAULT_FAULTS, ...options.faults };
+  const backend = options.backend ?? 'fake';
   const total: Stats = { commands: 0, steps: 0, restarts: 0, reboots: 0, crashes: 0 };
   let runs = 0;
   let last: { steps: Step[]; error: unknown } | null = null;
   const started = performance.now();
   const prop = fc.asyncProperty(fc.scheduler(), stepCommands(weights, faults, options.commands ?? 40), async (s, cmds) => {
-    const ctx = await newContext({ seed, picker: (order) => schedulerPicker(s, order), checkTwice: options.checkTwice ?? true, ...(options.root ? { root: options.root } : {}) });
+    const ctx = await newContext({ seed, backend, picker: (order) => schedulerPicker(s, order), checkTwice: options.checkTwice ?? true, ...(options.root ? { root: options.root } : {}) });
     runs++;
     try {
       await fc.asyncModelRun(() => ({ model: ctx.model, real: ctx }), cmds);
@@ -115,10 +125,11 @@ export async function simulate(options: SimulateOptions = {}): Promise<SimulateR
   const steps = failed?.steps ?? [];
   options.log?.(`simulation failed: seed ${seed}, path "${result.counterexamplePath}"\n${message}`);
   // Replay the shrunk steps from scratch: proves they reproduce, and writes the directory.
-  const replay = await replaySteps({ seed, steps }, {
+  const replay = await replaySteps({ seed, steps, backend }, {
     ...(options.root ? { root: options.root } : {}),
+    ...(options.checkTwice !== undefined ? { checkTwice: options.checkTwice } : {}),
     onFailure: (ctx, f) =>
-      writeRepro(dir, ctx, { version: 1, seed, fc: { seed, path: result.counterexamplePath ?? '' }, steps: ctx.executed, failure: { ...(f.invariant ? { invariant: f.invariant } : {}), message: f.message, atStep: f.atStep } }),
+      writeRepro(dir, ctx, { version: 1, seed, ...(backend !== 'fake' ? { backend } : {}), fc: { seed, path: result.counterexamplePath ?? '' }, steps: ctx.executed, failure: { ...(f.invariant ? { invariant: f.invariant } : {}), message: f.message, atStep: f.atStep } }),
   });
   return {
     ...base,

@@ -22,8 +22,10 @@ import type { Gate } from './gate.ts';
 export interface Job {
   /**
    * How the engine serialises it: a workshop name (jobs with the same key run one after the
-   * other), `null` for a job it does not serialise (`run`), and `exclusive` for one that waits for
-   * every serialised job before it and holds back those after it (`gc`, `reconcile`).
+   * other), a key of its own for a job only exclusive sections wait for and hold back (`run`: the
+   * engine queues it under `run:<from>:<n>`), `null` for a job it does not serialise at all, and
+   * `exclusive` for one that waits for every serialised job before it and holds back those after
+   * it (`gc`, `reconcile`).
    */
   readonly key: string | null;
   readonly exclusive?: boolean;

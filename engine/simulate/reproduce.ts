@@ -4,7 +4,8 @@
  * ```
  * DIR/repro.json       seed, fast-check path, the failure, and the steps run (interleavings included)
  * DIR/fault-plans.json the fake's fault plan of each step (null: none)
- * DIR/fake.json        the fake backend's state when the failure was found
+ * DIR/fake.json        the fake backend's state when the failure was found (overlay.json: the
+ *                      overlay's owned objects as seen through the port, and where its root was)
  * DIR/state/, DIR/run/ the journal (state directory) and the volatile journal at that moment
  * ```
  * Replaying runs `repro.json`'s steps again from an empty world: ids, clock, the fake's seed,
@@ -21,6 +22,8 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import { InvariantViolation } from './invariants.ts';
 import { newContext, runStep, type Ctx, type Stats } from './runner.ts';
+import type { SimBackendKind } from './sim-backend.ts';
+import { OWNER } from './world.ts';
 import { describeStep, faultPlanOf, type Step } from './steps.ts';
 
 export interface Repro {
@@ -30,6 +33,8 @@ export interface Repro {
   /** fast-check's seed and path of the counterexample, when it came from a random run. */
   readonly fc?: { readonly seed: number; readonly path: string };
   readonly steps: readonly Step[];
+  /** The backend the steps ran on (default `fake`). */
+  readonly backend?: SimBackendKind;
   /** What failed (for the reader; replay recomputes it). */
   readonly failure?: { readonly invariant?: string; readonly message: string; readonly atStep: number };
   readonly note?: string;
@@ -47,11 +52,12 @@ export function readRepro(dir: string): Repro {
 }
 
 /** Write a reproduction directory from a context that just failed (before its world is disposed). */
-export function writeRepro(dir: string, ctx: Ctx, repro: Repro): void {
+export async function writeRepro(dir: string, ctx: Ctx, repro: Repro): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(join(dir, 'repro.json'), `${JSON.stringify({ ...repro, stepsText: repro.steps.map(describeStep) }, null, 1)}\n`);
   fs.writeFileSync(join(dir, 'fault-plans.json'), `${JSON.stringify(repro.steps.map((s) => (s.type === 'cmd' ? faultPlanOf(s.fault) : null)), null, 1)}\n`);
-  fs.writeFileSync(join(dir, 'fake.json'), `${JSON.stringify(ctx.world.backend.dump())}\n`);
+  const dump = await ctx.world.backend.dump(OWNER).catch((e: unknown) => ({ file: `${ctx.backend}.json`, content: { error: String(e) } }));
+  fs.writeFileSync(join(dir, dump.file), `${JSON.stringify(dump.content)}\n`);
   for (const d of ['state', 'run']) {
     fs.rmSync(join(dir, d), { recursive: true, force: true });
     const from = join(ctx.world.dir, d);
@@ -63,15 +69,18 @@ export function writeRepro(dir: string, ctx: Ctx, repro: Repro): void {
  * Run steps from an empty world; stop at the first failure. `onFailure` sees the world as it was
  * (e.g. to write a reproduction directory).
  */
-export async function replaySteps(repro: Pick<Repro, 'seed' | 'steps'>, opts: { root?: string; onFailure?: (ctx: Ctx, f: NonNullable<ReplayResult['failure']>) => void } = {}): Promise<ReplayResult> {
-  const ctx = await newContext({ seed: repro.seed, ...(opts.root ? { root: opts.root } : {}) });
+export async function replaySteps(
+  repro: Pick<Repro, 'seed' | 'steps' | 'backend'>,
+  opts: { root?: string; checkTwice?: boolean; onFailure?: (ctx: Ctx, f: NonNullable<ReplayResult['failure']>) => void | Promise<void> } = {},
+): Promise<ReplayResult> {
+  const ctx = await newContext({ seed: repro.seed, backend: repro.backend ?? 'fake', ...(opts.checkTwice !== undefined ? { checkTwice: opts.checkTwice } : {}), ...(opts.root ? { root: opts.root } : {}) });
   try {
     for (let i = 0; i < repro.steps.length; i++) {
       try {
         await runStep(ctx, repro.steps[i]!);
       } catch (error) {
         const failure = { ...(error instanceof InvariantViolation ? { invariant: error.invariant } : {}), message: error instanceof Error ? error.message : String(error), atStep: i, error };
-        opts.onFailure?.(ctx, failure);
+        await opts.onFailure?.(ctx, failure);
         return { failure, stats: ctx.stats };
       }
     }

@@ -21,8 +21,9 @@ import {
 } from './invariants.ts';
 import { Model, type Cmd, type Ending, type Outcome } from './model.ts';
 import { changed, DEFAULT_VERSION, specOf, WORKSHOPS } from './specs.ts';
+import { identityRenamer, type SimBackendKind } from './sim-backend.ts';
 import { describeStep, faultPlanOf, recoveryPlanOf, type SimOp, type Step } from './steps.ts';
-import { dropImage, World } from './world.ts';
+import { dropImage, OWNER, World } from './world.ts';
 
 export interface Stats {
   commands: number;
@@ -43,13 +44,21 @@ export interface Ctx {
   /** The steps run so far, with their recorded interleavings: what a reproduction replays. */
   readonly executed: Step[];
   readonly root?: string;
+  /** The backend the world runs on (default fake). */
+  readonly backend: SimBackendKind;
 }
 
-export async function newContext(opts: { seed: number; checkTwice?: boolean; picker?: (order: number[]) => Picker; root?: string }): Promise<Ctx> {
-  const world = await World.create({ seed: opts.seed, ...(opts.root ? { root: opts.root } : {}) });
-  await world.open();
+export async function newContext(opts: { seed: number; checkTwice?: boolean; picker?: (order: number[]) => Picker; root?: string; backend?: SimBackendKind }): Promise<Ctx> {
+  const backend = opts.backend ?? 'fake';
+  const world = await World.create({ seed: opts.seed, backend, ...(opts.root ? { root: opts.root } : {}) });
+  try {
+    await world.open();
+  } catch (e) {
+    await world.dispose();
+    throw e;
+  }
   return {
-    world, model: new Model(), executed: [], checkTwice: opts.checkTwice ?? true,
+    world, model: new Model(), executed: [], checkTwice: opts.checkTwice ?? true, backend,
     stats: { commands: 0, steps: 0, restarts: 0, reboots: 0, crashes: 0 },
     picker: opts.picker ?? (() => scriptedPicker([])), ...(opts.root ? { root: opts.root } : {}),
   };
@@ -129,22 +138,26 @@ async function restart(ctx: Ctx, how: { reboot: boolean; tear?: number; recovery
   const w = ctx.world;
   await w.crash();
   if (how.tear !== undefined) w.tear(how.tear);
-  if (how.reboot) w.reboot();
+  if (how.reboot) await w.reboot();
   const durable = w.reader.read().lastSeq;
   const plan = recoveryPlanOf(how.recovery);
   ctx.stats.restarts++;
   if (ctx.checkTwice) {
-    const image = w.image();
+    const image = await w.image();
     const side = await World.fromImage(image, ctx.root);
     try {
       side.setFaultPlan(plan);
       w.setFaultPlan(plan);
       const [a, b] = [await w.openOnce(), await side.openOnce()];
-      const view = (x: World, r: unknown) => ({ tail: x.reader.tail(image.lastSeq), state: x.reader.read().state, backend: canonicalJson(x.backend.dump()), ok: !(r instanceof Error) });
-      const va = view(w, a);
-      const vb = view(side, b);
+      const view = async (x: World, r: unknown) => {
+        await x.gate.settled();
+        return { tail: x.reader.tail(image.lastSeq), state: x.reader.read().state, backend: await x.backend.canonical(OWNER), ok: !(r instanceof Error) };
+      };
+      const va = await view(w, a);
+      const vb = await view(side, b);
       if (va.ok !== vb.ok) throw new InvariantViolation('4 (reconciliation is deterministic)', `one reconciliation of the image opened, the other failed (${String(a instanceof Error ? a.message : b instanceof Error ? b.message : '')})`);
-      reconcileIsDeterministic(va, vb);
+      // A real backend draws identities at random: the two reconciliations may differ in those only.
+      reconcileIsDeterministic(va, vb, w.backend.randomIdentities ? { a: identityRenamer(), b: identityRenamer() } : undefined);
       if (a instanceof Error) await reopenAfter(w, a);
     } finally {
       await side.dispose();
@@ -156,7 +169,10 @@ async function restart(ctx: Ctx, how: { reboot: boolean; tear?: number; recovery
     if (a instanceof Error) await reopenAfter(w, a);
   }
   w.setFaultPlan(null);
-  if (how.reboot) noTransientAfterReboot(w);
+  if (how.reboot) {
+    await w.observe();
+    noTransientAfterReboot(w);
+  }
   return durable;
 }
 
@@ -182,6 +198,7 @@ export async function runStep(ctx: Ctx, step: Step): Promise<void> {
     ctx.executed.push(step);
     if (step.type === 'reboot') ctx.stats.reboots++;
     await restart(ctx, { reboot: step.type === 'reboot', recovery: null });
+    await w.observe();
     checkAll(ctx, true);
     return;
   }
@@ -189,6 +206,7 @@ export async function runStep(ctx: Ctx, step: Step): Promise<void> {
   ctx.executed.push({ ...step, order });
   const cmds = step.ops.map((op) => cmdOf(ctx.model, op));
   // What each workshop was before the step: for invariant 3.
+  await w.observe();
   const owned = ownedObjects(w);
   const before = new Map<string, Before>();
   for (const c of cmds) {
@@ -211,7 +229,7 @@ export async function runStep(ctx: Ctx, step: Step): Promise<void> {
     else {
       const picker = step.order ? scriptedPicker(step.order) : ctx.picker(order);
       if (step.order) order.push(...step.order);
-      results = await interleave(w.gate, cmds.map((c) => ({ key: c.kind === 'gc' ? '#gc' : c.kind === 'run' ? null : c.workshop, exclusive: c.kind === 'gc', run: () => invoke(w, c) })), picker);
+      results = await interleave(w.gate, cmds.map((c, i) => ({ key: c.kind === 'gc' ? '#gc' : c.kind === 'run' ? `#run${i}` : c.workshop, exclusive: c.kind === 'gc', run: () => invoke(w, c) })), picker);
     }
   } finally {
     w.appendHook = null;
@@ -224,6 +242,7 @@ export async function runStep(ctx: Ctx, step: Step): Promise<void> {
     ctx.stats.crashes++;
     durable = await restart(ctx, { reboot: false, ...(f?.type === 'append' && f.mode === 'torn' ? { tear: f.fraction } : {}), recovery: step.recovery });
   }
+  await w.observe();
   settle(ctx, step, cmds, results, before, opsBefore, durable);
   checkAll(ctx, crashed);
 }

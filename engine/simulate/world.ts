@@ -1,5 +1,6 @@
 /**
- * The simulated world one run lives in: a fake backend, a state directory and a run directory,
+ * The simulated world one run lives in: a backend (the fake, or a real adapter: see
+ * `sim-backend.ts`), a state directory and a run directory,
  * deterministic ids and clock, and the engine currently open on them. It knows how to kill that
  * engine the way a process dies (`crash`), wipe what a reboot wipes (`reboot`), tear the journal's
  * last write (`tear`), reopen (`open`), and take a crash image that a second world can reconcile
@@ -22,14 +23,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import type { FaultPlan, FakeBackend, FakeImage } from '../../backends/fake/index.ts';
-import { createFakeBackend } from '../../backends/fake/index.ts';
+import type { FaultPlan } from '../../backends/fake/index.ts';
 import { SimulatedCrash } from '../../backends/types.ts';
 import type { EventInput, JournalRecord } from '../../events/catalogue.ts';
 import { openEngine, type EngineImpl } from '../engine.ts';
 import { sequentialIds } from '../ids.ts';
 import { Gate } from './gate.ts';
 import { JournalReader } from './journal-reader.ts';
+import { createSimBackend, type SimBackend, type SimBackendImage, type SimBackendKind, type SimObject } from './sim-backend.ts';
 
 export const OWNER = 'sim';
 const CLOCK_BASE = Date.parse('2026-01-01T00:00:00.000Z');
@@ -53,14 +54,13 @@ export type AppendHook = (n: number, phase: 'before' | 'after') => void;
 /** Everything a second world needs to start from the same crash image. */
 export interface CrashImage {
   readonly dir: string;
-  readonly backend: FakeImage;
+  readonly backend: SimBackendImage;
   readonly nextId: number;
   readonly clock: number;
   readonly lastSeq: number;
 }
 
 export class World {
-  readonly backend: FakeBackend;
   readonly gate: Gate;
   readonly reader: JournalReader;
   engine: EngineImpl | null = null;
@@ -77,14 +77,16 @@ export class World {
   /** Journal file size before the most recent append (for a torn tail). */
   private lastAppendStart: { path: string; size: number } | null = null;
 
+  /** The owned objects last observed, and the gate's call count then (-1: stale). */
+  private observed: Map<string, SimObject> = new Map();
+  private observedAt = -1;
+
   private constructor(
     readonly dir: string,
-    seed: number,
+    readonly backend: SimBackend,
     image?: CrashImage,
   ) {
-    this.backend = createFakeBackend({ seed });
-    if (image) this.backend.load(image.backend);
-    this.gate = new Gate(this.backend);
+    this.gate = new Gate(this.backend.port);
     this.reader = new JournalReader(join(this.stateDir, 'journal'));
     this.ids = sequentialIds(image?.nextId ?? 1);
     this.tick = image?.clock ?? 0;
@@ -97,16 +99,33 @@ export class World {
     return join(this.dir, 'run');
   }
 
-  static async create(opts: { seed: number; root?: string }): Promise<World> {
+  static async create(opts: { seed: number; root?: string; backend?: SimBackendKind }): Promise<World> {
     const dir = fs.mkdtempSync(join(opts.root ?? simRoot(), 'atelier-sim-'));
-    return new World(dir, opts.seed);
+    return new World(dir, await createSimBackend(opts.backend ?? 'fake', { seed: opts.seed, dir }));
   }
 
   /** A world starting from `image` (its directories copied), for reconciling the same image twice. */
   static async fromImage(image: CrashImage, root?: string): Promise<World> {
     const dir = fs.mkdtempSync(join(root ?? simRoot(), 'atelier-sim-'));
-    fs.cpSync(image.dir, dir, { recursive: true });
-    return new World(dir, 1, image);
+    for (const d of ['state', 'run']) if (fs.existsSync(join(image.dir, d))) fs.cpSync(join(image.dir, d), join(dir, d), { recursive: true });
+    return new World(dir, await createSimBackend(image.backend.kind, { seed: 1, dir, image: image.backend }), image);
+  }
+
+  /**
+   * Owned objects of the backend, by `space/name`, as the invariants read them: the fake's read
+   * fresh, a real backend's as of the last `observe()` (which the runner calls before checking).
+   */
+  owned(): Map<string, SimObject> {
+    if (this.backend.observeSync) return this.backend.observeSync(OWNER);
+    if (this.observedAt < 0) throw new Error('simulation: the backend has not been observed since it last changed');
+    return this.observed;
+  }
+
+  /** Read the backend's owned objects again if any call reached it since the last observation. */
+  async observe(): Promise<void> {
+    if (this.backend.observeSync || this.observedAt === this.gate.count) return;
+    this.observed = await this.backend.observe(OWNER);
+    this.observedAt = this.gate.count;
   }
 
   /** The engine, asserting one is open. */
@@ -124,6 +143,7 @@ export class World {
   async openOnce(): Promise<EngineImpl | Error> {
     this.gate.onKill = null;
     this.gate.revive();
+    await this.backend.open();
     try {
       const engine = await openEngine({ stateDir: this.stateDir, runDir: this.runDir, backend: this.gate.port, owner: OWNER, ids: this.ids, clock: this.clock });
       this.attach(engine);
@@ -208,6 +228,10 @@ export class World {
     this.dying = null;
     this.gate.onKill = null;
     if (engine) await engine.crash();
+    // A real backend: the dead process's last calls finish, then its adapter is dropped.
+    await this.gate.settled();
+    await this.backend.kill();
+    this.observedAt = -1;
   }
   private dying: Promise<void> | null = null;
 
@@ -223,16 +247,17 @@ export class World {
   }
 
   /** A host reboot: transient processes gone, tmpfs (the run directory) wiped. Call after `crash`. */
-  reboot(): void {
-    this.backend.reboot();
+  async reboot(): Promise<void> {
+    await this.backend.reboot();
     fs.rmSync(this.runDir, { recursive: true, force: true });
+    this.observedAt = -1;
   }
 
   /** Copy the crash image (directories, backend, id and clock positions). Call after `crash`. */
-  image(): CrashImage {
+  async image(): Promise<CrashImage> {
     const dir = fs.mkdtempSync(join(this.dir, '..', 'atelier-img-'));
     for (const d of ['state', 'run']) if (fs.existsSync(join(this.dir, d))) fs.cpSync(join(this.dir, d), join(dir, d), { recursive: true });
-    return { dir, backend: this.backend.dump(), nextId: this.ids.next, clock: this.tick, lastSeq: this.reader.read().lastSeq };
+    return { dir, backend: await this.backend.image(dir), nextId: this.ids.next, clock: this.tick, lastSeq: this.reader.read().lastSeq };
   }
 
   setFaultPlan(plan: FaultPlan | null): void {
@@ -241,6 +266,7 @@ export class World {
 
   async dispose(): Promise<void> {
     await this.crash();
+    await this.backend.dispose();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
