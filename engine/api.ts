@@ -14,7 +14,7 @@
  */
 import type { Observable } from 'rxjs';
 import type { Backend, Identity, ObjectRef } from '../backends/types.ts';
-import type { JournalRecord, OpKind, Phase, SdkLayer, StashShape, WorkshopSpec } from '../events/catalogue.ts';
+import type { JournalRecord, OpKind, Phase, WorkshopShape, WorkshopSpec } from '../events/catalogue.ts';
 
 /** Where ids come from. Injected so runs are reproducible; every id is recorded in the journal. */
 export interface IdSource {
@@ -66,16 +66,9 @@ export interface CommandOptions {
 
 export type WorkshopStatus = 'ready' | 'busy' | 'broken';
 
-/** A workshop as the state holds it. */
-export interface WorkshopView {
+/** A workshop as the state holds it: its shape (instance, base, SDK layers, stash) and status. */
+export interface WorkshopView extends WorkshopShape {
   readonly name: string;
-  readonly instance: string;
-  readonly projectId: string;
-  readonly base: string;
-  /** True when the workshop file named no base and the backend's default was used. */
-  readonly defaultBase: boolean;
-  readonly sdks: readonly SdkLayer[];
-  readonly stash: StashShape | null;
   readonly status: WorkshopStatus;
   readonly identity: Identity | null;
   /** The op in progress (status `busy` or `broken`). */

@@ -32,7 +32,6 @@ import type { EventInput, JournalRecord } from './catalogue.ts';
 import { loadLatestCheckpoint, writeCheckpointFile } from './checkpoint.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import { GroupCommitWriter } from './group-commit.ts';
-
 import { corruptError, cutTornTail, firstSegmentAfter, fsyncDir, listSegments, readSegment, scanSegment } from './segments.ts';
 import { UPCASTERS, upcastRecord } from './upcast.ts';
 import type { UpcasterTable } from './upcast.ts';

@@ -108,12 +108,12 @@ export function corruptError(segment: string, seq: number, offset: number, what:
 
 /**
  * Decodes one segment's bytes, checking every record's seal and that seqs run on from `expected`.
- * Records up to `parseAfter` (those a checkpoint covers) are verified the same way (seal, seq)
- * but neither parsed nor returned. A bad line at the end of the last segment with no valid line after it is a torn tail
- * (reported, not thrown); anything else wrong throws `JOURNAL_CORRUPT`.
+ * Records up to `parseAfter` (those a checkpoint covers) have their seal and seq checked the same
+ * way but are neither parsed nor returned. A bad line at the end of the last segment with no valid
+ * line after it is a torn tail (reported, not thrown); anything else wrong throws `JOURNAL_CORRUPT`.
  *
- * This is start-up's hot loop (a million records a few seconds), so it allocates nothing per line
- * but the record itself: an all-ASCII segment (the usual case: names, ids, times and plans are
+ * This is start-up's hot loop (a million records in a few seconds), so it allocates nothing per
+ * line but the record itself: an all-ASCII segment (the usual case: names, ids, times and plans are
  * ASCII) is decoded once to a latin1 string whose slices are the lines' texts, character offsets
  * being byte offsets; a segment holding any other byte is decoded line by line as UTF-8.
  *
@@ -183,7 +183,8 @@ export function scanSegment(seg: SegmentInfo, buf: Buffer, expected: number, isL
 export async function readSegment(path: string): Promise<Buffer> {
   const fh = await fs.promises.open(path, 'r');
   try {
-    // Its size now is its size: the caller holds the state directory's lock, so nothing appends.
+    // Reads what the file holds now. Bytes appended meanwhile (readAll on a live journal) are not
+    // read: readers stop at what was on disk when they started.
     const { size } = await fh.stat();
     const buf = Buffer.allocUnsafe(size);
     let len = 0;

@@ -7,26 +7,12 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SimulatedCrash, type CallKind } from '../../backends/types.ts';
+import { SimulatedCrash } from '../../backends/types.ts';
 import { canonicalJson, type FoldState } from '../../engine/fold.ts';
 import { replay } from '../../engine/engine.ts';
 import { openJournal } from '../../events/journal.ts';
 import { join } from 'node:path';
-import { assertAccounted, content, fixture, V1, V2, V3, type Fixture } from './helpers.ts';
-
-type Cmd = 'launch' | 'refresh-last' | 'refresh-first' | 'stash' | 'unstash' | 'restore' | 'remove';
-const commands: Cmd[] = ['launch', 'refresh-last', 'refresh-first', 'stash', 'unstash', 'restore', 'remove'];
-
-async function prepare(f: Fixture, cmd: Cmd): Promise<void> {
-  if (cmd !== 'launch') await f.engine.launch(V1);
-  if (cmd === 'unstash') await f.engine.stash('nav2');
-  f.backend.clearCalls();
-}
-
-function perform(f: Fixture, cmd: Cmd): Promise<unknown> {
-  const e = f.engine;
-  return { launch: () => e.launch(V1), 'refresh-last': () => e.refresh(V2), 'refresh-first': () => e.refresh(V3), stash: () => e.stash('nav2'), unstash: () => e.unstash('nav2'), restore: () => e.restore('nav2', 'ros2'), remove: () => e.remove('nav2') }[cmd]();
-}
+import { assertAccounted, COMMANDS, content, fixture, mutatingCalls, perform, prepare, V1, V2, V3, type Cmd, type Fixture } from './helpers.ts';
 
 /** Whether the command already took full effect after recovery, so a retry would be refused. */
 function finished(f: Fixture, cmd: Cmd): boolean {
@@ -61,22 +47,6 @@ async function crashAndRecover(f: Fixture, cmd: Cmd, where: string, before: Befo
   await assertAccounted(f.engine, f.backend);
 }
 
-async function backendCalls(cmd: Cmd): Promise<Array<[CallKind, number]>> {
-  const f = await fixture();
-  try {
-    await prepare(f, cmd);
-    await perform(f, cmd);
-    const seen = new Map<string, number>();
-    return f.backend.trace().map((l) => {
-      const kind = l.split(' ')[0]!.replace('!', '') as CallKind;
-      seen.set(kind, (seen.get(kind) ?? 0) + 1);
-      return [kind, seen.get(kind)!];
-    });
-  } finally {
-    await f.cleanup();
-  }
-}
-
 async function appendsOf(cmd: Cmd): Promise<number> {
   const f = await fixture();
   try {
@@ -89,10 +59,10 @@ async function appendsOf(cmd: Cmd): Promise<number> {
   }
 }
 
-for (const cmd of commands) {
+for (const cmd of COMMANDS) {
   test(`${cmd}: crash before and after every backend call, reopen, retry`, async () => {
     let points = 0;
-    for (const [kind, nth] of await backendCalls(cmd)) {
+    for (const [kind, nth] of await mutatingCalls(cmd)) {
       for (const when of ['before', 'after'] as const) {
         const f = await fixture();
         try {

@@ -12,6 +12,7 @@ import { openEngine, type EngineImpl } from '../../engine/engine.ts';
 import { objectKey } from '../../engine/fold.ts';
 import { sequentialIds, steppingClock } from '../../engine/ids.ts';
 import type { IdSource } from '../../engine/api.ts';
+import type { CallKind } from '../../backends/types.ts';
 
 export interface Fixture {
   dir: string;
@@ -82,4 +83,46 @@ export async function assertAccounted(engine: EngineImpl, backend: FakeBackend):
     .sort();
   assert.equal(held, expected, 'backend inventory equals the objects the state accounts for');
   assert.equal(Object.keys(engine.folded.ops), [], 'no op left in progress');
+}
+
+/** The commands the trace and crash tables exercise. */
+export type Cmd = 'launch' | 'refresh-last' | 'refresh-first' | 'stash' | 'unstash' | 'restore' | 'remove';
+export const COMMANDS: readonly Cmd[] = ['launch', 'refresh-last', 'refresh-first', 'stash', 'unstash', 'restore', 'remove'];
+
+/** Bring the fixture to where the command starts, then clear the call log. */
+export async function prepare(f: Fixture, cmd: Cmd): Promise<void> {
+  if (cmd !== 'launch') await f.engine.launch(V1);
+  if (cmd === 'unstash') await f.engine.stash('nav2');
+  f.backend.clearCalls();
+}
+
+export function perform(f: Fixture, cmd: Cmd): Promise<unknown> {
+  const e = f.engine;
+  const run: Record<Cmd, () => Promise<unknown>> = {
+    launch: () => e.launch(V1),
+    'refresh-last': () => e.refresh(V2),
+    'refresh-first': () => e.refresh(V3),
+    stash: () => e.stash('nav2'),
+    unstash: () => e.unstash('nav2'),
+    restore: () => e.restore('nav2', 'ros2'),
+    remove: () => e.remove('nav2'),
+  };
+  return run[cmd]();
+}
+
+/** The mutating backend calls of a command's fault-free run, as [kind, nth-of-kind] pairs. */
+export async function mutatingCalls(cmd: Cmd): Promise<Array<[CallKind, number]>> {
+  const f = await fixture();
+  try {
+    await prepare(f, cmd);
+    await perform(f, cmd);
+    const seen = new Map<string, number>();
+    return f.backend.trace().map((l) => {
+      const kind = l.split(' ')[0]!.replace('!', '') as CallKind;
+      seen.set(kind, (seen.get(kind) ?? 0) + 1);
+      return [kind, seen.get(kind)!];
+    });
+  } finally {
+    await f.cleanup();
+  }
 }

@@ -8,35 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { CallKind } from '../../backends/types.ts';
 import { isAtelierError } from '../../errors.ts';
-import { assertAccounted, content, fixture, V1, V2, V3, type Fixture } from './helpers.ts';
-
-type Cmd = 'launch' | 'refresh-last' | 'refresh-first' | 'stash' | 'unstash' | 'restore' | 'remove';
-
-/** Bring the fixture to where the command starts, then clear the call log. */
-async function prepare(f: Fixture, cmd: Cmd): Promise<void> {
-  if (cmd !== 'launch') await f.engine.launch(V1);
-  if (cmd === 'unstash') await f.engine.stash('nav2');
-  f.backend.clearCalls();
-}
-
-function perform(f: Fixture, cmd: Cmd): Promise<unknown> {
-  switch (cmd) {
-    case 'launch':
-      return f.engine.launch(V1);
-    case 'refresh-last':
-      return f.engine.refresh(V2);
-    case 'refresh-first':
-      return f.engine.refresh(V3);
-    case 'stash':
-      return f.engine.stash('nav2');
-    case 'unstash':
-      return f.engine.unstash('nav2');
-    case 'restore':
-      return f.engine.restore('nav2', 'ros2');
-    case 'remove':
-      return f.engine.remove('nav2');
-  }
-}
+import { assertAccounted, COMMANDS, content, fixture, mutatingCalls, perform, prepare, type Cmd } from './helpers.ts';
 
 /** `cmd[:fail|:fail-after KIND#N]` → the command and an optional fault on the Nth call of KIND. */
 function parse(line: string): { cmd: Cmd; fault?: { call: CallKind; nth: number; when: 'before' | 'after' } } {
@@ -194,27 +166,9 @@ for (const [line, expected] of table) {
   });
 }
 
-/** The mutating calls of a command's fault-free run, as [kind, nth-of-kind] pairs. */
-async function callsOf(cmd: Cmd): Promise<Array<[CallKind, number]>> {
-  const f = await fixture();
-  try {
-    await prepare(f, cmd);
-    await perform(f, cmd);
-    const seen = new Map<string, number>();
-    return f.backend.trace().map((l) => {
-      const kind = l.split(' ')[0]!.replace('!', '') as CallKind;
-      seen.set(kind, (seen.get(kind) ?? 0) + 1);
-      return [kind, seen.get(kind)!];
-    });
-  } finally {
-    await f.cleanup();
-  }
-}
-
-const commands: Cmd[] = ['launch', 'refresh-last', 'refresh-first', 'stash', 'unstash', 'restore', 'remove'];
-for (const cmd of commands) {
+for (const cmd of COMMANDS) {
   test(`a fault at every backend call of ${cmd}: consistent state, nothing leaked, identity and content kept`, async () => {
-    const calls = await callsOf(cmd);
+    const calls = await mutatingCalls(cmd);
     let checked = 0;
     for (const [kind, nth] of calls) {
       for (const when of ['before', 'after'] as const) {

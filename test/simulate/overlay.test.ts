@@ -11,17 +11,17 @@ import { createFakeBackend, type FaultPlan } from '../../backends/fake/index.ts'
 import { createOverlayBackend } from '../../backends/overlay/index.ts';
 import { mountsUnder } from '../../backends/overlay/mounts.ts';
 import { isBackendError, SimulatedCrash, type Backend, type ObjectRef, type Tags } from '../../backends/types.ts';
-import { simulate } from '../../engine/simulate/index.ts';
+import { readRepro, replaySteps, simulate } from '../../engine/simulate/index.ts';
 import { withFaults } from '../../engine/simulate/faulty-backend.ts';
 import { newContext, runStep } from '../../engine/simulate/runner.ts';
 import { releaseMountsUnder } from '../../engine/simulate/sim-backend.ts';
 import { simRoot } from '../../engine/simulate/world.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const SEED = Number(process.env.ATELIER_SIM_OVERLAY_SEED ?? 20261124);
-const RUNS = Number(process.env.ATELIER_SIM_OVERLAY_RUNS ?? 10);
-const COMMANDS = Number(process.env.ATELIER_SIM_OVERLAY_COMMANDS ?? 15);
+const RUNS = Number(process.env.ATELIER_SIM_OVERLAY_RUNS ?? 12);
+const COMMANDS = Number(process.env.ATELIER_SIM_OVERLAY_COMMANDS ?? 20);
 
 const WS = (name: string): ObjectRef => ({ space: 'workshops', name });
 const LY = (name: string): ObjectRef => ({ space: 'layers', name });
@@ -133,6 +133,17 @@ w('a crash reopens a fresh adapter on the same root; a reboot unmounts and its r
     assert.equal(await mountsUnder(dir), [], 'dispose releases every mount');
   }
 });
+
+// The regression fixtures (found on the fake) replayed on overlay: the steps are backend-agnostic.
+const FIXTURES = new URL('../../fixtures/simulate/', import.meta.url).pathname;
+for (const name of readdirSync(FIXTURES).filter((d) => existsSync(join(FIXTURES, d, 'repro.json'))).sort()) {
+  w(`regression ${name} replays on overlay without a failure`, async () => {
+    const repro = readRepro(join(FIXTURES, name));
+    const r = await replaySteps({ ...repro, backend: 'overlay' });
+    if (r.failure) assert.unreachable(`step ${r.failure.atStep + 1}: ${r.failure.message}`);
+    assert.is(r.stats.steps, repro.steps.length);
+  });
+}
 
 w.run();
 
