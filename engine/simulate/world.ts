@@ -117,7 +117,7 @@ export class World {
    */
   owned(): Map<string, SimObject> {
     if (this.backend.observeSync) return this.backend.observeSync(OWNER);
-    if (this.observedAt < 0) throw new Error('simulation: the backend has not been observed since it last changed');
+    if (this.observedAt !== this.gate.count) throw new Error('simulation: the backend has not been observed since it last changed (call observe() first)');
     return this.observed;
   }
 

@@ -20,8 +20,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const SEED = Number(process.env.ATELIER_SIM_OVERLAY_SEED ?? 20261124);
-const RUNS = Number(process.env.ATELIER_SIM_OVERLAY_RUNS ?? 12);
-const COMMANDS = Number(process.env.ATELIER_SIM_OVERLAY_COMMANDS ?? 20);
+const RUNS = Number(process.env.ATELIER_SIM_OVERLAY_RUNS ?? 20);
+const COMMANDS = Number(process.env.ATELIER_SIM_OVERLAY_COMMANDS ?? 25);
 
 const WS = (name: string): ObjectRef => ({ space: 'workshops', name });
 const LY = (name: string): ObjectRef => ({ space: 'layers', name });
