@@ -41,6 +41,25 @@ export function replay(checkpoint: { state: FoldState } | null, tail: readonly J
   return freeze(s, true);
 }
 
+/**
+ * Open a durable journal and fold it while it is read: each record is folded as it is decoded, so
+ * start-up never holds the whole tail in memory (what `replay.full.1m` measures).
+ */
+export async function openFolded(dir: string, opts: { checkpointDir?: string } = {}): Promise<{ journal: Journal; fold: FoldState }> {
+  let fold: FoldState = initialState();
+  const opened = await openJournal<FoldState>({
+    dir,
+    durable: true,
+    ...opts,
+    replay: (checkpoint) => {
+      fold = checkpoint ? structuredClone(checkpoint.state as FoldState) : initialState();
+      const s = fold;
+      return (r) => evolve(s, r);
+    },
+  });
+  return { journal: opened.journal, fold: freeze(fold, true) };
+}
+
 export class EngineImpl implements Engine {
   state$: BehaviorSubject<EngineState>;
   readonly events$ = new Subject<JournalRecord>();
@@ -394,9 +413,9 @@ export async function openEngine(opts: EngineOptions): Promise<EngineImpl> {
   let journal: Journal | undefined;
   let volatile: Journal | undefined;
   try {
-    const opened = await openJournal<FoldState>({ dir: join(opts.stateDir, 'journal'), durable: true });
+    const opened = await openFolded(join(opts.stateDir, 'journal'));
     journal = opened.journal;
-    const fold = replay(opened.checkpoint, opened.tail);
+    const fold = opened.fold;
     const vopened = await openJournal<VolatileState>({ dir: join(runDir, 'volatile'), durable: false });
     volatile = vopened.journal;
     const vs = initialVolatile();

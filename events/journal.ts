@@ -43,12 +43,18 @@ export interface JournalOptions {
   dir: string;
   /** true: group-committed fdatasync; false: volatile journal (no fsync). */
   durable: boolean;
-  /** Roll to a new segment past this size (default 64 MiB). */
+  /** Roll to a new segment past this size (default `DEFAULT_SEGMENT_BYTES`, 4 MiB). */
   segmentBytes?: number;
   /** Default `${dir}/../checkpoints` for durable journals; none for volatile ones. */
   checkpointDir?: string;
   /** Upcasters applied when reading (default: this release's `UPCASTERS`). Tests inject their own. */
   upcasters?: UpcasterTable;
+  /**
+   * Stream the tail instead of returning it: called once with the checkpoint, it returns the step
+   * each record after it is passed to as soon as it is decoded; `tail` is then empty. A replay of
+   * a million records then holds one segment's records at a time, not the whole history.
+   */
+  replay?: (checkpoint: Checkpoint<unknown> | null) => (record: JournalRecord) => void;
 }
 
 export interface OpenedJournal<S> {
@@ -73,7 +79,11 @@ export interface Journal {
   close(): Promise<void>;
 }
 
-const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+/**
+ * Segments roll at 4 MiB (about 12k records). Start-up verifies the records a checkpoint covers
+ * only in the segment the checkpoint falls in, so this bounds that work to one small segment.
+ */
+export const DEFAULT_SEGMENT_BYTES = 4 * 1024 * 1024;
 
 /** The JSON of an event's data, as `JSON.stringify` writes it inside the record (data must be a JSON object). */
 function encodeData(e: EventInput): string {
@@ -235,6 +245,7 @@ export async function openJournal<S = unknown>(opts: JournalOptions): Promise<Op
   const segs = await listSegments(dir);
   const start = firstSegmentAfter(segs, after);
   const tail: JournalRecord[] = [];
+  const step = opts.replay ? opts.replay(checkpoint) : (r: JournalRecord) => void tail.push(r);
   let repaired: OpenedJournal<S>['repaired'] = null;
   let expected = segs.length > 0 ? segs[start].first : after + 1;
   if (segs.length > 0 && start === 0 && segs[0].first !== 1 && segs[0].first > after + 1) {
@@ -246,14 +257,13 @@ export async function openJournal<S = unknown>(opts: JournalOptions): Promise<Op
     if (seg.first !== expected) throw corruptError(seg.path, expected, 0, `the segment starts at record ${seg.first} (a gap or overlap between segments)`);
     const isLast = i === segs.length - 1;
     const buf = await readSegment(seg.path);
-    const scan = scanSegment(seg, buf, expected, isLast, after);
-    const { records, offsets } = scan;
-    for (let k = 0; k < records.length; k++) {
-      const record = records[k];
-      if (record.seq <= after) continue;
+    // Records are folded as they are decoded. A corrupt record further on throws from here, and
+    // the caller then discards what was folded: nothing is acted on before the whole tail is read.
+    const scan = scanSegment(seg, buf, expected, isLast, after, (record, offset) => {
+      if (record.seq <= after) return;
       // Current records (all of them, until an event type changes shape) are taken as they are.
-      tail.push(isCurrent(record) ? record : upcastRecord(record, upcasters, { segment: seg.path, offset: offsets[k] }));
-    }
+      step(isCurrent(record) ? record : upcastRecord(record, upcasters, { segment: seg.path, offset }));
+    });
     expected = scan.nextSeq;
     let size = buf.length;
     if (scan.torn) {

@@ -122,7 +122,19 @@ export function corruptError(segment: string, seq: number, offset: number, what:
  * const { records, offsets, nextSeq, torn } = scanSegment(seg, buf, seg.first, isLast);
  * ```
  */
-export function scanSegment(seg: SegmentInfo, buf: Buffer, expected: number, isLast: boolean, parseAfter = 0): SegmentScan {
+export function scanSegment(
+  seg: SegmentInfo,
+  buf: Buffer,
+  expected: number,
+  isLast: boolean,
+  parseAfter = 0,
+  /**
+   * Take each record as soon as it is decoded instead of collecting them (then `records` and
+   * `offsets` stay empty): a replay then folds each record while it is young garbage, rather than
+   * holding a whole segment's records until the segment ends (most of a replay's GC time).
+   */
+  onRecord?: (record: JournalRecord, offset: number) => void,
+): SegmentScan {
   const records: JournalRecord[] = [];
   const offsets: number[] = [];
   const ascii = isAscii(buf);
@@ -150,8 +162,11 @@ export function scanSegment(seg: SegmentInfo, buf: Buffer, expected: number, isL
       if (r.seq !== seq) {
         throw corruptError(seg.path, seq, start, `found record ${r.seq} instead (a gap or a repeat in the sequence)`);
       }
-      records.push(r);
-      offsets.push(start);
+      if (onRecord) onRecord(r, start);
+      else {
+        records.push(r);
+        offsets.push(start);
+      }
       seq++;
       start = nl + 1;
       continue;

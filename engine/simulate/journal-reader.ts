@@ -4,10 +4,17 @@
  * the whole file each time. A torn or unterminated last line is left unread (it is what the next
  * open would cut); a file that shrank (a tear, a repair) is read again from the start.
  *
+ * The segment stays open between reads (one `fstat`, and one `read` of the new bytes when it
+ * grew): the engine appends to it and cuts a torn tail in place, and the simulation's journals
+ * never roll, so the file under the descriptor is the journal for the world's whole life. A world
+ * forked from a crash image starts its reader as a copy of this one (`cloneTo`): the copied
+ * segment holds the same bytes, so folding them again would give the same records and state.
+ *
  * @example
  * ```ts
  * const r = new JournalReader(`${stateDir}/journal`);
  * const { state, lastSeq } = r.read(); // the fold of every complete record on disk
+ * r.close();
  * ```
  */
 import fs from 'node:fs';
@@ -20,15 +27,17 @@ const SEGMENT = /^\d{12,}\.jsonl$/;
 
 export class JournalReader {
   private path: string | null = null;
+  private fd: number | null = null;
   private offset = 0;
   private state: FoldState = initialState();
   private records: JournalRecord[] = [];
+  private buf: Buffer = Buffer.allocUnsafe(16 * 1024);
 
   constructor(readonly dir: string) {}
 
-  private lastSegment(): string | null {
-    // The simulation's journals never roll (one segment): list the directory only until it exists.
-    if (this.path && fs.existsSync(this.path)) return this.path;
+  /** The segment, opened once it exists (the engine creates it with its first append). */
+  private segment(): number | null {
+    if (this.fd !== null) return this.fd;
     let names: string[];
     try {
       names = fs.readdirSync(this.dir).filter((n) => SEGMENT.test(n)).sort();
@@ -36,14 +45,28 @@ export class JournalReader {
       return null;
     }
     if (names.length > 1) throw new Error(`simulation: the journal rolled to a second segment in ${this.dir}; the reader handles one`);
-    return names.length ? join(this.dir, names[0]!) : null;
+    if (!names.length) return null;
+    const path = join(this.dir, names[0]!);
+    if (path !== this.path) {
+      this.path = path;
+      this.reset();
+    }
+    this.fd = fs.openSync(path, 'r');
+    return this.fd;
+  }
+
+  private size(fd: number): number {
+    const st = fs.fstatSync(fd);
+    // Unlinked under us (never in a simulation): fail loudly rather than read a dead file.
+    if (st.nlink === 0) throw new Error(`simulation: the journal segment ${this.path} was removed while being read`);
+    return st.size;
   }
 
   /** The last segment and its size now (before an append: where a torn write would start). */
   tailSize(): { path: string; size: number } | null {
-    const p = this.lastSegment();
-    if (!p) return null;
-    return { path: p, size: fs.statSync(p).size };
+    const fd = this.segment();
+    if (fd === null) return null;
+    return { path: this.path!, size: this.size(fd) };
   }
 
   private reset(): void {
@@ -54,33 +77,31 @@ export class JournalReader {
 
   /** Fold every complete record on disk (incrementally). */
   read(): { state: FoldState; records: readonly JournalRecord[]; lastSeq: number } {
-    const p = this.lastSegment();
-    if (p !== this.path) {
-      this.path = p;
-      this.reset();
-    }
-    if (p) {
-      const size = fs.statSync(p).size;
+    const fd = this.segment();
+    if (fd !== null) {
+      const size = this.size(fd);
       if (size < this.offset) this.reset();
       if (size > this.offset) {
-        const fd = fs.openSync(p, 'r');
-        try {
-          const buf = Buffer.alloc(size - this.offset);
-          fs.readSync(fd, buf, 0, buf.length, this.offset);
-          let start = 0;
-          for (;;) {
-            const nl = buf.indexOf(0x0a, start);
-            if (nl < 0) break;
-            const d = decodeLine(buf.subarray(start, nl));
-            if (!d.ok) break;
-            this.records.push(d.record);
-            evolve(this.state, d.record);
-            start = nl + 1;
-          }
-          this.offset += start;
-        } finally {
-          fs.closeSync(fd);
+        const n = size - this.offset;
+        if (this.buf.length < n) this.buf = Buffer.allocUnsafe(Math.max(n, this.buf.length * 2));
+        let got = 0;
+        while (got < n) {
+          const r = fs.readSync(fd, this.buf, got, n - got, this.offset + got);
+          if (r === 0) break;
+          got += r;
         }
+        const buf = this.buf.subarray(0, got);
+        let start = 0;
+        for (;;) {
+          const nl = buf.indexOf(0x0a, start);
+          if (nl < 0) break;
+          const d = decodeLine(buf.subarray(start, nl));
+          if (!d.ok) break;
+          this.records.push(d.record);
+          evolve(this.state, d.record);
+          start = nl + 1;
+        }
+        this.offset += start;
       }
     }
     return { state: this.state, records: this.records, lastSeq: this.records.at(-1)?.seq ?? 0 };
@@ -88,6 +109,31 @@ export class JournalReader {
 
   /** Records with seq > `after`. */
   tail(after: number): JournalRecord[] {
-    return this.read().records.filter((r) => r.seq > after);
+    const records = this.read().records;
+    let i = records.length;
+    while (i > 0 && records[i - 1]!.seq > after) i--;
+    return records.slice(i);
+  }
+
+  /**
+   * A reader of `dir` (a byte copy of this reader's directory, e.g. a crash image) that starts
+   * where this one is: same records, a copy of its state, same offset. Call `read()` on this one
+   * first so that it is up to date with the bytes that were copied.
+   */
+  cloneTo(dir: string): JournalReader {
+    const r = new JournalReader(dir);
+    if (this.path !== null) {
+      r.path = join(dir, this.path.slice(this.dir.length + 1));
+      r.offset = this.offset;
+      r.records = this.records.slice();
+      r.state = structuredClone(this.state);
+    }
+    return r;
+  }
+
+  /** Let go of the segment (before its directory is removed). */
+  close(): void {
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
   }
 }
