@@ -1,6 +1,6 @@
 /**
- * `atelier simulate [--seed N] [--runs N] [--commands N] [--reproduce DIR] [--crash-points] [--json]`:
- * property-based runs of the engine against the fake backend with crashes and faults (see
+ * `atelier simulate [--seed N] [--runs N] [--commands N] [--backend fake|overlay] [--reproduce DIR] [--crash-points] [--json]`:
+ * property-based runs of the engine against the fake backend (or a real overlay store) with crashes and faults (see
  * `engine/simulate/index.ts`). Prints a summary; a failure prints its seed, fast-check path and
  * reproduction directory, and exits 1. `--reproduce DIR` replays a reproduction directory.
  *
@@ -15,7 +15,7 @@
  */
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
-import { enumerateCrashPoints, readRepro, replaySteps, simulate } from '../engine/simulate/index.ts';
+import { enumerateCrashPoints, readRepro, replaySteps, simulate, SIM_BACKENDS, type SimBackendKind } from '../engine/simulate/index.ts';
 import { announceSeed } from '../engine/simulate/seed.ts';
 
 export interface SimulateIo {
@@ -25,14 +25,17 @@ export interface SimulateIo {
 
 export const SIMULATE_HELP = `Usage: atelier simulate [options]
 
-Property-based runs against the fake backend: commands, concurrent pairs, crashes, failing
-backend calls, torn journal writes and reboots drawn from a seed; eight invariants checked after
-every step and restart.
+Property-based runs against the fake backend (or a real overlay store): commands, concurrent
+pairs, crashes, failing backend calls, torn journal writes and reboots drawn from a seed; eight
+invariants checked after every step and restart.
 
 Options:
   --seed N          fast-check seed (default: a new one, printed)
   --runs N          property runs (default 100)
   --commands N      most steps per run (default 40)
+  --backend B       the backend the worlds run on: fake (default; in memory) or overlay (a real
+                    overlay store under each world's directory, faults injected around it;
+                    driver overlayfs, so it needs root; much slower)
   --path P          replay one counterexample (the path printed with a failure)
   --time-limit S    stop starting runs after S seconds
   --out DIR         where a failure's reproduction directory goes
@@ -63,6 +66,11 @@ export async function simulateCommand(argv: readonly string[], io: SimulateIo = 
     return 0;
   }
   const json = values.json === true;
+  const backend = (values.backend ?? 'fake') as SimBackendKind;
+  if (!SIM_BACKENDS.includes(backend)) {
+    io.stderr.write(`atelier simulate: --backend must be one of ${SIM_BACKENDS.join(', ')}, not "${values.backend}"\n\n${SIMULATE_HELP}`);
+    return 2;
+  }
   const out = (s: string) => io.stdout.write(`${s}\n`);
   try {
     if (values.reproduce) {
@@ -75,7 +83,7 @@ export async function simulateCommand(argv: readonly string[], io: SimulateIo = 
       return r.failure ? 1 : 0;
     }
     if (values['crash-points']) {
-      const r = await enumerateCrashPoints({ log: (l) => io.stderr.write(`${l}\n`) });
+      const r = await enumerateCrashPoints({ backend, log: (l) => io.stderr.write(`${l}\n`) });
       if (json) out(JSON.stringify(r));
       else {
         for (const [name, s] of Object.entries(r.byScenario)) out(`  ${name}: ${s.points} crash points (${s.appends} journal appends, ${s.calls} backend calls)`);
@@ -87,13 +95,13 @@ export async function simulateCommand(argv: readonly string[], io: SimulateIo = 
     const seed = int(values.seed, 'seed') ?? announceSeed((s) => out(`seed ${s}`));
     const tl = int(values['time-limit'], 'time-limit');
     const r = await simulate({
-      seed, ...(int(values.runs, 'runs') !== undefined ? { runs: int(values.runs, 'runs')! } : {}),
+      seed, backend, ...(int(values.runs, 'runs') !== undefined ? { runs: int(values.runs, 'runs')! } : {}),
       ...(int(values.commands, 'commands') !== undefined ? { commands: int(values.commands, 'commands')! } : {}),
       ...(values.path ? { path: values.path } : {}), ...(values.out ? { failureDir: values.out } : {}), ...(tl ? { timeLimitMs: tl * 1000 } : {}),
     });
     if (json) out(JSON.stringify(r));
     else {
-      out(`seed ${r.seed}: ${r.runs} runs, ${r.commands} commands (${r.steps} steps, ${r.restarts} restarts, ${r.crashes} crashes, ${r.reboots} reboots) in ${(r.elapsedMs / 1000).toFixed(1)} s, ${r.commandsPerSecond.toFixed(0)} commands/s`);
+      out(`seed ${r.seed}${backend !== 'fake' ? ` (${backend})` : ''}: ${r.runs} runs, ${r.commands} commands (${r.steps} steps, ${r.restarts} restarts, ${r.crashes} crashes, ${r.reboots} reboots) in ${(r.elapsedMs / 1000).toFixed(1)} s, ${r.commandsPerSecond.toFixed(0)} commands/s`);
       if (!r.failure) out('all 8 invariants held after every step and restart');
       else {
         out(`FAILED: ${r.failure.message}`);
@@ -113,7 +121,7 @@ function parse(argv: readonly string[]) {
   return parseArgs({
     args: [...argv],
     options: {
-      seed: { type: 'string' }, runs: { type: 'string' }, commands: { type: 'string' }, path: { type: 'string' },
+      seed: { type: 'string' }, runs: { type: 'string' }, commands: { type: 'string' }, path: { type: 'string' }, backend: { type: 'string' },
       'time-limit': { type: 'string' }, out: { type: 'string' }, reproduce: { type: 'string' },
       'crash-points': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },

@@ -6,6 +6,10 @@
  * `enumerateCrashPoints` (in `crash-points.ts`) crashes every op at every journal append and around
  * every backend call.
  *
+ * Throughput: `simulateParallel` / `simulateConcurrently` (in `parallel.ts`) run several seeds at
+ * once, in one process and over child processes; `checkTwiceEvery` samples invariant 4 (for
+ * benchmarks; the default checks it at every restart).
+ *
  * A failure prints its seed and fast-check path, and writes a reproduction directory (journal,
  * fault plans, fake backend state, steps) that `atelier simulate --reproduce DIR` replays exactly.
  *
@@ -49,6 +53,12 @@ export interface SimulateOptions {
   faults?: Partial<FaultWeights>;
   /** Reconcile each crash image twice (invariant 4; default true). */
   checkTwice?: boolean;
+  /**
+   * With `checkTwice`, reconcile twice at a deterministic sample of the restarts only: the first
+   * restart of every run and every N-th after it (default 1: every restart). For throughput runs
+   * (the benchmark); the test budget checks every restart. A replayed failure checks every restart.
+   */
+  checkTwiceEvery?: number;
   /** Where a failure's reproduction directory goes (default `<tmpdir>/atelier-sim-failure-<seed>`). */
   failureDir?: string;
   /** Stop starting new runs after this long (soak budgets). */
@@ -71,6 +81,8 @@ export interface SimulateReport {
   /** Commands run (each op of a concurrent pair counts), rejected ones included. */
   readonly commands: number;
   readonly restarts: number;
+  /** Restarts whose crash image was reconciled twice (invariant 4 checked): all of them unless `checkTwiceEvery` > 1. */
+  readonly checkedTwice: number;
   readonly reboots: number;
   readonly crashes: number;
   readonly elapsedMs: number;
@@ -94,12 +106,12 @@ export async function simulate(options: SimulateOptions = {}): Promise<SimulateR
   const weights: Weights = { ...DEFAULT_WEIGHTS, ...options.weights };
   const faults: FaultWeights = { ...DEFAULT_FAULTS, ...options.faults };
   const backend = options.backend ?? 'fake';
-  const total: Stats = { commands: 0, steps: 0, restarts: 0, reboots: 0, crashes: 0 };
+  const total: Stats = { commands: 0, steps: 0, restarts: 0, checkedTwice: 0, reboots: 0, crashes: 0 };
   let runs = 0;
   let last: { steps: Step[]; error: unknown } | null = null;
   const started = performance.now();
   const prop = fc.asyncProperty(fc.scheduler(), stepCommands(weights, faults, options.commands ?? 40), async (s, cmds) => {
-    const ctx = await newContext({ seed, backend, picker: (order) => schedulerPicker(s, order), checkTwice: options.checkTwice ?? true, ...(options.root ? { root: options.root } : {}) });
+    const ctx = await newContext({ seed, backend, picker: (order) => schedulerPicker(s, order), checkTwice: options.checkTwice ?? true, ...(options.checkTwiceEvery !== undefined ? { checkTwiceEvery: options.checkTwiceEvery } : {}), ...(options.root ? { root: options.root } : {}) });
     runs++;
     try {
       await fc.asyncModelRun(() => ({ model: ctx.model, real: ctx }), cmds);

@@ -23,12 +23,14 @@ import { Model, type Cmd, type Ending, type Outcome } from './model.ts';
 import { changed, DEFAULT_VERSION, specOf, WORKSHOPS } from './specs.ts';
 import { identityRenamer, type SimBackendKind } from './sim-backend.ts';
 import { describeStep, faultPlanOf, recoveryPlanOf, type SimOp, type Step } from './steps.ts';
-import { dropImage, OWNER, World } from './world.ts';
+import { OWNER, World } from './world.ts';
 
 export interface Stats {
   commands: number;
   steps: number;
   restarts: number;
+  /** Restarts whose crash image was reconciled twice (invariant 4 checked). */
+  checkedTwice: number;
   reboots: number;
   crashes: number;
 }
@@ -39,8 +41,10 @@ export interface Ctx {
   readonly stats: Stats;
   /** Picks interleavings for a concurrent step (recording into `order`). */
   picker(order: number[]): Picker;
-  /** Reconcile every crash image a second time in a copy (invariant 4). */
+  /** Reconcile crash images a second time in a copy (invariant 4). */
   readonly checkTwice: boolean;
+  /** With `checkTwice`: every restart (1, the default) or a deterministic sample of 1 in N (see `checksTwice`). */
+  readonly checkTwiceEvery?: number;
   /** The steps run so far, with their recorded interleavings: what a reproduction replays. */
   readonly executed: Step[];
   readonly root?: string;
@@ -48,7 +52,7 @@ export interface Ctx {
   readonly backend: SimBackendKind;
 }
 
-export async function newContext(opts: { seed: number; checkTwice?: boolean; picker?: (order: number[]) => Picker; root?: string; backend?: SimBackendKind }): Promise<Ctx> {
+export async function newContext(opts: { seed: number; checkTwice?: boolean; checkTwiceEvery?: number; picker?: (order: number[]) => Picker; root?: string; backend?: SimBackendKind }): Promise<Ctx> {
   const backend = opts.backend ?? 'fake';
   const world = await World.create({ seed: opts.seed, backend, ...(opts.root ? { root: opts.root } : {}) });
   try {
@@ -59,7 +63,8 @@ export async function newContext(opts: { seed: number; checkTwice?: boolean; pic
   }
   return {
     world, model: new Model(), executed: [], checkTwice: opts.checkTwice ?? true, backend,
-    stats: { commands: 0, steps: 0, restarts: 0, reboots: 0, crashes: 0 },
+    ...(opts.checkTwiceEvery !== undefined ? { checkTwiceEvery: opts.checkTwiceEvery } : {}),
+    stats: { commands: 0, steps: 0, restarts: 0, checkedTwice: 0, reboots: 0, crashes: 0 },
     picker: opts.picker ?? (() => scriptedPicker([])), ...(opts.root ? { root: opts.root } : {}),
   };
 }
@@ -133,6 +138,18 @@ function history(records: readonly JournalRecord[], op: string, upTo: number) {
   return { started, finishedBefore, last, reached };
 }
 
+/**
+ * Whether this restart reconciles its crash image twice (invariant 4): every restart when
+ * `checkTwice` is on and `checkTwiceEvery` is 1, else the first restart of the run and every
+ * `checkTwiceEvery`-th after it (restarts 1, 1+N, 1+2N, ...). The sample depends only on the run's
+ * steps, so a run replayed or shrunk checks the same restarts.
+ */
+function checksTwice(ctx: Ctx): boolean {
+  if (!ctx.checkTwice) return false;
+  const every = ctx.checkTwiceEvery ?? 1;
+  return every <= 1 || (ctx.stats.restarts - 1) % every === 0;
+}
+
 /** Drop the engine, optionally tear/reboot, reconcile (twice from the same image), reopen. */
 async function restart(ctx: Ctx, how: { reboot: boolean; tear?: number; recovery: number | null }): Promise<number> {
   const w = ctx.world;
@@ -142,16 +159,17 @@ async function restart(ctx: Ctx, how: { reboot: boolean; tear?: number; recovery
   const durable = w.reader.read().lastSeq;
   const plan = recoveryPlanOf(how.recovery);
   ctx.stats.restarts++;
-  if (ctx.checkTwice) {
-    const image = await w.image();
-    const side = await World.fromImage(image, ctx.root);
+  if (checksTwice(ctx)) {
+    ctx.stats.checkedTwice++;
+    const fork = await w.fork(ctx.root);
+    const side = fork.world;
     try {
       side.setFaultPlan(plan);
       w.setFaultPlan(plan);
       const [a, b] = [await w.openOnce(), await side.openOnce()];
       const view = async (x: World, r: unknown) => {
         await x.gate.settled();
-        return { tail: x.reader.tail(image.lastSeq), state: x.reader.read().state, backend: await x.backend.canonical(OWNER), ok: !(r instanceof Error) };
+        return { tail: x.reader.tail(fork.lastSeq), state: x.reader.read().state, backend: await x.backend.canonical(OWNER), ok: !(r instanceof Error) };
       };
       const va = await view(w, a);
       const vb = await view(side, b);
@@ -161,7 +179,7 @@ async function restart(ctx: Ctx, how: { reboot: boolean; tear?: number; recovery
       if (a instanceof Error) await reopenAfter(w, a);
     } finally {
       await side.dispose();
-      dropImage(image);
+      fork.release();
     }
   } else {
     w.setFaultPlan(plan);
@@ -218,6 +236,7 @@ export async function runStep(ctx: Ctx, step: Step): Promise<void> {
   w.setFaultPlan(faultPlanOf(step.fault));
   const f = step.fault;
   w.resetAppendCount();
+  w.trackTear = f?.type === 'append' && f.mode === 'torn';
   if (f?.type === 'append') {
     w.appendHook = (n, phase) => {
       if (n === f.nth && (phase === 'before') === (f.mode === 'before')) throw new SimulatedCrash(`simulated crash ${phase} journal append ${n}`);
@@ -233,6 +252,7 @@ export async function runStep(ctx: Ctx, step: Step): Promise<void> {
     }
   } finally {
     w.appendHook = null;
+    w.trackTear = false;
     w.setFaultPlan(null);
   }
   ctx.stats.commands += cmds.length;

@@ -3,8 +3,8 @@
  * `sim-backend.ts`), a state directory and a run directory,
  * deterministic ids and clock, and the engine currently open on them. It knows how to kill that
  * engine the way a process dies (`crash`), wipe what a reboot wipes (`reboot`), tear the journal's
- * last write (`tear`), reopen (`open`), and take a crash image that a second world can reconcile
- * from (`image` / `World.fromImage`).
+ * last write (`tear`), reopen (`open`), and start a second world from its crash image to reconcile
+ * it again (`fork`; `image` / `World.fromImage` underneath for a real backend).
  *
  * Directories live under `/dev/shm` when it exists (else `os.tmpdir()`): the durable journal
  * fdatasyncs every append, which costs ~2 ms on a disk and ~0.15 ms on tmpfs, and the simulation
@@ -80,14 +80,23 @@ export class World {
   /** The owned objects last observed, and the gate's call count then (-1: stale). */
   private observed: Map<string, SimObject> = new Map();
   private observedAt = -1;
+  /** The fake's owned objects as last copied, and the gate's call count then (-1: stale). */
+  private ownedCopy: Map<string, SimObject> | null = null;
+  private ownedAt = -1;
+  /**
+   * Note the journal's size before each append, for `tear` (set while a torn-write fault is armed:
+   * the size costs an `fstat` per append, and nothing else reads it).
+   */
+  trackTear = false;
 
   private constructor(
     readonly dir: string,
     readonly backend: SimBackend,
-    image?: CrashImage,
+    image?: Pick<CrashImage, 'nextId' | 'clock'>,
+    reader?: JournalReader,
   ) {
     this.gate = new Gate(this.backend.port);
-    this.reader = new JournalReader(join(this.stateDir, 'journal'));
+    this.reader = reader ?? new JournalReader(join(this.stateDir, 'journal'));
     this.ids = sequentialIds(image?.nextId ?? 1);
     this.tick = image?.clock ?? 0;
   }
@@ -107,8 +116,35 @@ export class World {
   /** A world starting from `image` (its directories copied), for reconciling the same image twice. */
   static async fromImage(image: CrashImage, root?: string): Promise<World> {
     const dir = fs.mkdtempSync(join(root ?? simRoot(), 'atelier-sim-'));
-    for (const d of ['state', 'run']) if (fs.existsSync(join(image.dir, d))) fs.cpSync(join(image.dir, d), join(dir, d), { recursive: true });
+    copyDirs(image.dir, dir);
     return new World(dir, await createSimBackend(image.backend.kind, { seed: 1, dir, image: image.backend }), image);
+  }
+
+  /**
+   * A second world starting from this one's crash image (invariant 4), with `lastSeq` the image's
+   * last durable record; `release()` drops the image once the fork is disposed. Call after `crash`.
+   *
+   * The fake's image is in memory, so the fork copies the directories straight from this world
+   * (one copy, not two through an image directory) and starts its journal reader as a copy of
+   * this world's (the bytes are the same; see `JournalReader.cloneTo`). A real backend's image is
+   * on disk and is copied when the fork first opens: that goes through `image` / `fromImage`.
+   */
+  async fork(root?: string): Promise<{ world: World; lastSeq: number; release(): void }> {
+    if (this.backend.kind !== 'fake') {
+      const image = await this.image();
+      try {
+        return { world: await World.fromImage(image, root), lastSeq: image.lastSeq, release: () => dropImage(image) };
+      } catch (e) {
+        dropImage(image);
+        throw e;
+      }
+    }
+    const lastSeq = this.reader.read().lastSeq;
+    const dir = fs.mkdtempSync(join(root ?? simRoot(), 'atelier-sim-'));
+    copyDirs(this.dir, dir);
+    const backend = await createSimBackend('fake', { seed: 1, dir, image: await this.backend.image(dir) });
+    const world = new World(dir, backend, { nextId: this.ids.next, clock: this.tick }, this.reader.cloneTo(join(dir, 'state', 'journal')));
+    return { world, lastSeq, release: () => undefined };
   }
 
   /**
@@ -116,7 +152,15 @@ export class World {
    * fresh, a real backend's as of the last `observe()` (which the runner calls before checking).
    */
   owned(): Map<string, SimObject> {
-    if (this.backend.observeSync) return this.backend.observeSync(OWNER);
+    if (this.backend.observeSync) {
+      // The fake changes only through calls that reach it (counted by the gate) and reboots (which
+      // reset `ownedAt`): the same count means the same objects, so the copy made then still holds.
+      if (this.ownedAt !== this.gate.count || this.ownedCopy === null) {
+        this.ownedCopy = this.backend.observeSync(OWNER);
+        this.ownedAt = this.gate.count;
+      }
+      return this.ownedCopy;
+    }
     if (this.observedAt !== this.gate.count) throw new Error('simulation: the backend has not been observed since it last changed (call observe() first)');
     return this.observed;
   }
@@ -179,7 +223,7 @@ export class World {
     engine.append = async (inputs: EventInput[]): Promise<JournalRecord[]> => {
       const n = ++this.appends;
       if (this.gate.dead) throw new SimulatedCrash('simulated crash: the engine is dead');
-      this.lastAppendStart = this.reader.tailSize();
+      if (this.trackTear) this.lastAppendStart = this.reader.tailSize();
       try {
         this.appendHook?.(n, 'before');
       } catch (e) {
@@ -232,6 +276,7 @@ export class World {
     await this.gate.settled();
     await this.backend.kill();
     this.observedAt = -1;
+    this.ownedAt = -1;
   }
   private dying: Promise<void> | null = null;
 
@@ -251,12 +296,13 @@ export class World {
     await this.backend.reboot();
     fs.rmSync(this.runDir, { recursive: true, force: true });
     this.observedAt = -1;
+    this.ownedAt = -1;
   }
 
   /** Copy the crash image (directories, backend, id and clock positions). Call after `crash`. */
   async image(): Promise<CrashImage> {
     const dir = fs.mkdtempSync(join(this.dir, '..', 'atelier-img-'));
-    for (const d of ['state', 'run']) if (fs.existsSync(join(this.dir, d))) fs.cpSync(join(this.dir, d), join(dir, d), { recursive: true });
+    copyDirs(this.dir, dir);
     return { dir, backend: await this.backend.image(dir), nextId: this.ids.next, clock: this.tick, lastSeq: this.reader.read().lastSeq };
   }
 
@@ -266,11 +312,54 @@ export class World {
 
   async dispose(): Promise<void> {
     await this.crash();
+    this.reader.close();
     await this.backend.dispose();
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    // The fake's worlds hold a few journal files: removed directly (fs.rmSync costs ~4x as much).
+    if (this.backend.kind === 'fake') removeTree(this.dir);
+    else fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
 export function dropImage(image: CrashImage): void {
   fs.rmSync(image.dir, { recursive: true, force: true });
+}
+
+/** Copy a world's `state` and `run` directories (when present) from `from` into `to`. */
+function copyDirs(from: string, to: string): void {
+  for (const d of ['state', 'run']) {
+    const src = join(from, d);
+    if (fs.existsSync(src)) copyTree(src, join(to, d));
+  }
+}
+
+/**
+ * Copy a directory tree of plain files and directories (a state or run directory: journal
+ * segments, checkpoints, lock files). `fs.cpSync` does the same at ~6x the cost, which the
+ * simulation pays at every restart; anything else (a symlink, a socket) still goes through it.
+ */
+function copyTree(src: string, dst: string): void {
+  fs.mkdirSync(dst, { recursive: true });
+  for (const e of fs.readdirSync(src, { withFileTypes: true })) {
+    const [s, d] = [join(src, e.name), join(dst, e.name)];
+    if (e.isDirectory()) copyTree(s, d);
+    else if (e.isFile()) fs.copyFileSync(s, d);
+    else fs.cpSync(s, d, { recursive: true, verbatimSymlinks: true });
+  }
+}
+
+/** Remove a directory tree that may be gone already (`rm -rf`, for the fake's small worlds). */
+function removeTree(dir: string): void {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) removeTree(p);
+    else fs.unlinkSync(p);
+  }
+  fs.rmdirSync(dir);
 }

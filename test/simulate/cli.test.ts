@@ -10,7 +10,7 @@ function io() {
 
 test('atelier simulate --seed 1 --runs 3 prints a summary and exits 0', async () => {
   const t = io();
-  const code = await simulateCommand(['--seed', '1', '--runs', '3', '--commands', '10'], t.io);
+  const code = await simulateCommand(['--seed', '1', '--runs', '3', '--commands', '10', '--backend', 'fake'], t.io);
   const text = t.out.join('');
   assert.is(code, 0, text + t.err.join(''));
   assert.match(text, /^seed 1: 3 runs, \d+ commands/m);
@@ -28,6 +28,9 @@ test('atelier simulate rejects a bad option with exit 2', async () => {
   const t = io();
   assert.is(await simulateCommand(['--runs', 'many'], t.io), 2);
   assert.match(t.err.join(''), /--runs needs a whole number/);
+  const u = io();
+  assert.is(await simulateCommand(['--backend', 'lxd'], u.io), 2);
+  assert.match(u.err.join(''), /--backend must be one of fake, overlay/);
 });
 
 test.run();
