@@ -19,7 +19,7 @@ import { BehaviorSubject, Subject } from 'rxjs';
 import { freeze, produce } from 'immer';
 import { isBackendError, SimulatedCrash, type Backend, type ObjectRef } from '../backends/types.ts';
 import { AtelierError, isAtelierError } from '../errors.ts';
-import type { EventInput, JournalRecord, OpKind, WorkshopShape, WorkshopSpec } from '../events/catalogue.ts';
+import { EVENT_VERSIONS, type EventInput, type JournalRecord, type OpKind, type WorkshopShape, type WorkshopSpec } from '../events/catalogue.ts';
 import { openJournal, type Journal } from '../events/journal.ts';
 import { acquireLock, type StateLock } from '../events/lock.ts';
 import { containerNext } from '../machines/container.ts';
@@ -134,9 +134,9 @@ export class EngineImpl implements Engine {
   }
 
   /** The machine's view of one workshop, rebuilt from the fold. */
-  contextFor(name: string): WorkshopContext {
-    const ws = this.fold.workshops[name];
-    const op = ws?.op ? this.fold.ops[ws.op.id] ?? null : Object.values(this.fold.ops).find((o) => o.workshop === name) ?? null;
+  contextFor(name: string, fold: FoldState = this.fold): WorkshopContext {
+    const ws = fold.workshops[name];
+    const op = ws?.op ? fold.ops[ws.op.id] ?? null : Object.values(fold.ops).find((o) => o.workshop === name) ?? null;
     return {
       name,
       workshop: ws ? { status: ws.status, hasStash: ws.stash !== null, sdks: ws.sdks.map((l) => l.sdk), instancePresent: ws.instancePresent, dependents: this.dependentsOf(ws) } : null,
@@ -153,7 +153,7 @@ export class EngineImpl implements Engine {
     return Object.values(this.vfold.containers).filter((c) => c.keep && names.has(c.source.name)).length;
   }
 
-  private toInputs(name: string, opId: string, decisions: Decision[], extra: { spec?: WorkshopSpec } = {}): EventInput[] {
+  private toInputs(name: string, opId: string, decisions: Decision[], extra: { spec?: WorkshopSpec } = {}, fold: FoldState = this.fold): EventInput[] {
     const at = this.clock();
     return decisions.map((d): EventInput => {
       switch (d.type) {
@@ -168,8 +168,8 @@ export class EngineImpl implements Engine {
           // Any clean-up target still accounted for when an op finishes done is a leftover for gc,
           // whichever clean-up step gave up (fixtures/simulate/cleanup-leftovers-marked).
           if (d.params.leftovers || d.params.outcome === 'done') {
-            const op = this.fold.ops[opId];
-            for (const s of op?.plan.cleanup ?? []) if (this.fold.objects[objectKey(s.effect.target)]) leftovers.push(s.effect.target);
+            const op = fold.ops[opId];
+            for (const s of op?.plan.cleanup ?? []) if (fold.objects[objectKey(s.effect.target)]) leftovers.push(s.effect.target);
           }
           const { leftovers: _l, ...rest } = d.params;
           return { type: 'op.finished', key: name, data: { op: opId, ...rest, at, ...(leftovers.length ? { leftovers } : {}) } };
@@ -185,8 +185,14 @@ export class EngineImpl implements Engine {
   async drive(name: string, opId: string, first: Decision[], opts: CommandOptions = {}, extra: { spec?: WorkshopSpec } = {}): Promise<'done' | 'undone' | 'broken'> {
     let decisions = first;
     let aborted = false;
+    // An effect's outcome is journaled together with the decision that follows it: one durable
+    // append per step instead of two, and still write-ahead, since nothing acts on either before
+    // both are on disk. A crash before that append leaves the effect pending, as it always could.
+    let outcome: EventInput | null = null;
+    let ahead: FoldState = this.fold;
     for (;;) {
-      await this.append(this.toInputs(name, opId, decisions, extra));
+      await this.append([...(outcome ? [outcome] : []), ...this.toInputs(name, opId, decisions, extra, ahead)]);
+      outcome = null;
       const fin = decisions.find((d) => d.type === 'finish');
       if (fin && fin.type === 'finish') {
         if (fin.params.code) this.failures.set(opId, { code: fin.params.code, message: fin.params.message ?? '' });
@@ -202,17 +208,19 @@ export class EngineImpl implements Engine {
       progress('started');
       let event: WorkshopEvent;
       try {
-        const outcome = await runEffect(this.backend, this.owner, opId, step.effect);
-        await this.append([{ type: 'effect.succeeded', key: name, data: { op: opId, phase: req.params.phase, step: req.params.step, at: this.clock(), ...(outcome.identity ? { identity: outcome.identity } : {}) } }]);
+        const result = await runEffect(this.backend, this.owner, opId, step.effect);
+        outcome = { type: 'effect.succeeded', key: name, data: { op: opId, phase: req.params.phase, step: req.params.step, at: this.clock(), ...(result.identity ? { identity: result.identity } : {}) } };
         progress('done');
         event = { type: 'step.ok' };
       } catch (e) {
         const f = failureOf(e);
-        await this.append([{ type: 'effect.failed', key: name, data: { op: opId, phase: req.params.phase, step: req.params.step, at: this.clock(), ...f } }]);
+        outcome = { type: 'effect.failed', key: name, data: { op: opId, phase: req.params.phase, step: req.params.step, at: this.clock(), ...f } };
         progress('failed');
         event = { type: 'step.failed', ...f, message: `${step.label} (${describeEffect(step.effect)}): ${f.message}` };
       }
-      const snap = resolveWorkshop(this.contextFor(name));
+      // The machine decides on the state as it will be once the outcome is journaled.
+      ahead = this.foldAhead(outcome);
+      const snap = resolveWorkshop(this.contextFor(name, ahead));
       if (!aborted && opts.signal?.aborted) {
         aborted = true;
         const reason = opts.signal.reason instanceof Error ? opts.signal.reason.message : 'the command was aborted';
@@ -225,6 +233,13 @@ export class EngineImpl implements Engine {
       decisions = decide(snap, event).actions;
     }
   }
+
+  /** The fold as it will be once `input` is journaled as the next record (nothing is written). */
+  private foldAhead(input: EventInput): FoldState {
+    const record = { ...input, seq: this.fold.seq + 1, v: EVENT_VERSIONS[input.type] } as JournalRecord;
+    return produce(this.fold, (d) => evolve(d, record));
+  }
+
 
   /** Accept a command (or reject it before anything is journaled) and run its op. */
   private async command(kind: OpKind, name: string, opts: CommandOptions, build: (ctx: PlanContext, shape: WorkshopShape) => { event: CommandEvent; spec?: WorkshopSpec }, sdk?: string): Promise<WorkshopView | null> {
