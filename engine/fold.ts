@@ -353,4 +353,3 @@ export function canonicalJson(value: unknown): string {
   );
 }
 
-export type { Plan };

@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import { AtelierError } from '../errors.ts';
 import { sealJson, unsealJson } from './record.ts';
-import { fsyncDir } from './segments.ts';
+import { fsyncDir, readdirIfPresent } from './segments.ts';
 
 /** The checkpoint file format's version (not the state's: the engine owns that shape). */
 export const CHECKPOINT_VERSION = 1;
@@ -35,14 +35,7 @@ export function checkpointName(seq: number): string {
   return `checkpoint-${String(seq).padStart(12, '0')}.json`;
 }
 
-async function listCheckpoints(dir: string): Promise<{ name: string; seq: number }[]> {
-  let names: string[];
-  try {
-    names = await fs.promises.readdir(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
+function listCheckpoints(names: readonly string[]): { name: string; seq: number }[] {
   const found: { name: string; seq: number }[] = [];
   for (const name of names) {
     const m = NAME_RE.exec(name);
@@ -76,7 +69,7 @@ export async function writeCheckpointFile<S>(dir: string, seq: number, state: S,
   }
   await fs.promises.rename(temp, final);
   if (durable) await fsyncDir(dir);
-  const all = await listCheckpoints(dir);
+  const all = listCheckpoints(await readdirIfPresent(dir));
   for (const old of all.slice(CHECKPOINTS_KEPT)) {
     await fs.promises.rm(join(dir, old.name), { force: true });
   }
@@ -102,16 +95,11 @@ export async function loadLatestCheckpoint<S>(
   dir: string,
 ): Promise<{ checkpoint: Checkpoint<S> | null; ignored: IgnoredCheckpoint[] }> {
   const ignored: IgnoredCheckpoint[] = [];
-  let names: string[] = [];
-  try {
-    names = await fs.promises.readdir(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
+  const names = await readdirIfPresent(dir);
   for (const n of names) {
     if (/^checkpoint-\d+\.json\.tmp$/.test(n)) await fs.promises.rm(join(dir, n), { force: true });
   }
-  for (const { name, seq } of await listCheckpoints(dir)) {
+  for (const { name, seq } of listCheckpoints(names)) {
     const path = join(dir, name);
     let buf: Buffer;
     try {

@@ -37,6 +37,16 @@ export function segmentName(first: number): string {
   return `${String(first).padStart(12, '0')}.jsonl`;
 }
 
+/** The entries of `dir`, or none when it does not exist (a fresh or wiped state directory). */
+export async function readdirIfPresent(dir: string): Promise<string[]> {
+  try {
+    return await fs.promises.readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+}
+
 /**
  * The segments in `dir`, in sequence order. Files that are not segments (torn-tail keepsakes,
  * editor backups) are ignored.
@@ -47,13 +57,7 @@ export function segmentName(first: number): string {
  * ```
  */
 export async function listSegments(dir: string): Promise<SegmentInfo[]> {
-  let names: string[];
-  try {
-    names = await fs.promises.readdir(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
+  const names = await readdirIfPresent(dir);
   const segs: SegmentInfo[] = [];
   for (const name of names) {
     const m = SEGMENT_RE.exec(name);

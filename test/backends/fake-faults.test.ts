@@ -5,23 +5,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createFakeBackend } from '../../backends/fake/index.ts';
 import type { FakeBackend, FaultPlan } from '../../backends/fake/index.ts';
-import type { ObjectRef, Tags } from '../../backends/types.ts';
-import { isBackendError, SimulatedCrash } from '../../backends/types.ts';
+import { isBackendError } from '../../backends/types.ts';
+import { LY, outcome, tags, WS } from './fault-outcome.ts';
 
-const WS = (name: string): ObjectRef => ({ space: 'workshops', name });
-const LY = (name: string): ObjectRef => ({ space: 'layers', name });
-const tags = (kind: Tags['kind'], op = 'op1'): Tags => ({ owner: 'alice', op, kind });
-
-/** 'ok', the BackendError code, or 'CRASH'. */
-async function outcome(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    if (e instanceof SimulatedCrash) return 'CRASH';
-    return isBackendError(e) ? e.code : `unexpected ${String(e)}`;
-  }
-}
 
 async function withWorkshop(): Promise<FakeBackend> {
   const b = createFakeBackend({ seed: 3 });

@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { createFakeBackend, type FaultPlan } from '../../backends/fake/index.ts';
 import { createOverlayBackend } from '../../backends/overlay/index.ts';
 import { mountsUnder } from '../../backends/overlay/mounts.ts';
-import { isBackendError, SimulatedCrash, type Backend, type ObjectRef, type Tags } from '../../backends/types.ts';
+import type { Backend } from '../../backends/types.ts';
 import { readRepro, replaySteps, simulate } from '../../engine/simulate/index.ts';
 import { withFaults } from '../../engine/simulate/faulty-backend.ts';
 import { newContext, runStep } from '../../engine/simulate/runner.ts';
@@ -18,25 +18,12 @@ import { releaseMountsUnder } from '../../engine/simulate/sim-backend.ts';
 import { simRoot } from '../../engine/simulate/world.ts';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { LY, outcome, tags, WS } from '../backends/fault-outcome.ts';
 
 const SEED = Number(process.env.ATELIER_SIM_OVERLAY_SEED ?? 20261124);
 const RUNS = Number(process.env.ATELIER_SIM_OVERLAY_RUNS ?? 20);
 const COMMANDS = Number(process.env.ATELIER_SIM_OVERLAY_COMMANDS ?? 25);
 
-const WS = (name: string): ObjectRef => ({ space: 'workshops', name });
-const LY = (name: string): ObjectRef => ({ space: 'layers', name });
-const tags = (kind: Tags['kind'], op = 'op1'): Tags => ({ owner: 'alice', op, kind });
-
-/** 'ok', the BackendError code, or 'CRASH'. */
-async function outcome(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    if (e instanceof SimulatedCrash) return 'CRASH';
-    return isBackendError(e) ? e.code : `unexpected ${String(e)}`;
-  }
-}
 
 /** A fixed sequence of calls (some failing on their own), with each call's outcome. */
 async function script(b: Backend): Promise<string[]> {
