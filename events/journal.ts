@@ -85,15 +85,17 @@ export interface Journal {
  */
 export const DEFAULT_SEGMENT_BYTES = 4 * 1024 * 1024;
 
-/** The JSON of an event's data, as `JSON.stringify` writes it inside the record (data must be a JSON object). */
-function encodeData(e: EventInput): string {
+/** Refuses an event whose data is not a JSON object or whose key is not a string (before anything is queued). */
+function checkEvent(e: EventInput): void {
   const data: unknown = e.data;
   if (data === null || typeof data !== 'object' || typeof (data as { toJSON?: unknown }).toJSON === 'function') {
     throw new AtelierError('INVALID_ARGUMENT', `cannot journal a "${e.type}" event whose data is not a JSON object`, { type: e.type });
   }
   if (typeof e.key !== 'string') throw new AtelierError('INVALID_ARGUMENT', `cannot journal a "${e.type}" event whose key is not a string`, { type: e.type });
-  return JSON.stringify(data);
 }
+
+/** Each event type's current version (a Map: one lookup, no prototype to guard against). */
+const VERSIONS = new Map<string, number>(Object.entries(EVENT_VERSIONS));
 
 /** True when `record` is at its type's current version (so `upcastRecord` would return it as is). */
 function isCurrent(record: JournalRecord): boolean {
@@ -126,27 +128,29 @@ class SegmentJournal implements Journal {
   }
 
   append(events: readonly EventInput[]): Promise<JournalRecord[]> {
-    if (events.length === 0) return Promise.resolve([]);
-    for (const e of events) {
-      if (!Object.prototype.hasOwnProperty.call(EVENT_VERSIONS, e.type)) {
-        return Promise.reject(new AtelierError('INVALID_ARGUMENT', `cannot journal unknown event type "${e.type}": add it to events/catalogue.ts`, { type: e.type }));
+    const n = events.length;
+    if (n === 0) return Promise.resolve([]);
+    for (let i = 0; i < n; i++) {
+      const type = events[i].type;
+      if (VERSIONS.get(type) === undefined) {
+        return Promise.reject(new AtelierError('INVALID_ARGUMENT', `cannot journal unknown event type "${type}": add it to events/catalogue.ts`, { type }));
       }
     }
     // Seqs are taken now, synchronously, so sequence order is call order.
     const first = this.nextSeq;
-    const n = events.length;
     if (n === 1) {
       // The common case, without the arrays.
       const e = events[0];
-      const v = EVENT_VERSIONS[e.type];
-      let dataJson: string;
+      const v = VERSIONS.get(e.type)!;
+      const records = [{ seq: first, v, type: e.type, key: e.key, data: e.data } as JournalRecord];
+      let one: Promise<JournalRecord[]>;
       try {
-        dataJson = encodeData(e);
+        checkEvent(e);
+        // Throws, queueing nothing and taking no seq, for data JSON cannot encode.
+        one = this.writer.enqueueOne(first, v, e.type, e.key, e.data, records);
       } catch (err) {
         return Promise.reject(err);
       }
-      const records = [{ seq: first, v, type: e.type, key: e.key, data: e.data } as JournalRecord];
-      const one = this.writer.enqueueOne(first, v, e.type, e.key, dataJson, records);
       if (!this.closed) this.nextSeq += 1;
       return one;
     }
@@ -154,23 +158,28 @@ class SegmentJournal implements Journal {
     const versions: number[] = new Array(n);
     const types: string[] = new Array(n);
     const keys: string[] = new Array(n);
-    const data: string[] = new Array(n);
+    const data: unknown[] = new Array(n);
     try {
       for (let i = 0; i < n; i++) {
         const e = events[i];
-        const v = EVENT_VERSIONS[e.type];
+        const v = VERSIONS.get(e.type)!;
         // Built in the on-disk key order (seq, v, type, key, data).
         records[i] = { seq: first + i, v, type: e.type, key: e.key, data: e.data } as JournalRecord;
         versions[i] = v;
         types[i] = e.type;
         keys[i] = e.key;
-        // Encoded before anything is queued: data JSON cannot encode is refused and nothing is queued.
-        data[i] = encodeData(e);
+        checkEvent(e);
+        data[i] = e.data;
       }
     } catch (e) {
       return Promise.reject(e);
     }
-    const done = this.writer.enqueue(first, versions, types, keys, data, records);
+    let done: Promise<JournalRecord[]>;
+    try {
+      done = this.writer.enqueue(first, versions, types, keys, data, records);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     if (!this.closed) this.nextSeq += events.length;
     return done;
   }

@@ -16,6 +16,7 @@
  */
 import { crc32 } from 'node:zlib';
 import { EVENT_VERSIONS } from './catalogue.ts';
+import { writeJson, writeString } from './json-bytes.ts';
 import type { JournalRecord } from './catalogue.ts';
 
 /** `,"crc":"` + 8 hex digits + `"}`: the fixed-length seal at the end of every sealed JSON text. */
@@ -158,9 +159,12 @@ export function recordBody(r: { seq: number; v: number; type: string; key: strin
   return JSON.stringify({ seq: r.seq, v: r.v, type: r.type, key: r.key, data: r.data }).slice(0, -1);
 }
 
-/** The most bytes `writeRecordLine` can write for a record whose key and data JSON have these lengths. */
-export function recordLineMaxBytes(type: string, key: string, dataJson: string): number {
-  return 96 + type.length * 6 + key.length * 6 + dataJson.length * 3 + SEAL_BYTES;
+/**
+ * Room to have free at `off` before `writeRecordLine`: the most its part before the data can take,
+ * plus room for typical data (more is asked for when the data needs it).
+ */
+export function recordLineReserve(type: string, key: string): number {
+  return 96 + type.length * 6 + key.length * 6 + SEAL_BYTES + 2048;
 }
 
 const HEX_BYTES = Buffer.from('0123456789abcdef', 'latin1');
@@ -172,7 +176,8 @@ const SEQ_PREFIX_BYTES = SEQ_BYTES;
 const DATA_BYTES = Buffer.from(',"data":', 'latin1');
 
 function copyBytes(buf: Buffer, off: number, bytes: Uint8Array): number {
-  if (bytes.length > 16) {
+  // A native `set` costs more than a loop for the short runs of a record line.
+  if (bytes.length > 64) {
     buf.set(bytes, off);
     return off + bytes.length;
   }
@@ -182,29 +187,51 @@ function copyBytes(buf: Buffer, off: number, bytes: Uint8Array): number {
 
 /** Writes a non-negative safe integer in decimal, as JSON.stringify does. */
 function writeInteger(buf: Buffer, off: number, n: number): number {
-  if (n < 10) {
-    buf[off] = 0x30 + n;
-    return off + 1;
-  }
   let digits = 1;
-  for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+  while (digits < 16 && n >= POWERS_OF_TEN[digits]) digits++;
   let at = off + digits;
-  for (let x = n; at > off; x = Math.floor(x / 10)) buf[--at] = 0x30 + (x % 10);
+  // Below 2^31, integer division by 10 stays in small integers (no float division).
+  let x = n;
+  while (x > 0x7fffffff) {
+    const q = Math.floor(x / 10);
+    buf[--at] = 0x30 + (x - q * 10);
+    x = q;
+  }
+  while (at > off) {
+    const q = (x / 10) | 0;
+    buf[--at] = 0x30 + (x - q * 10);
+    x = q;
+  }
   return off + digits;
 }
 
-/** Writes a string's UTF-8 bytes. */
+const POWERS_OF_TEN = Array.from({ length: 17 }, (_, i) => 10 ** i);
+
+/**
+ * `Buffer.prototype.utf8Write(string, offset)`: what `buf.write(s, off, 'utf8')` calls after
+ * checking its arguments (the checks cost as much as the copy of a record's data). Present in
+ * every Node release since 0.x though undocumented; `buf.write` is the fallback.
+ */
+type Utf8Write = (this: Buffer, s: string, offset: number) => number;
+const utf8Write: Utf8Write =
+  (Buffer.prototype as unknown as { utf8Write?: Utf8Write }).utf8Write ?? function (this: Buffer, s: string, offset: number) { return this.write(s, offset, 'utf8'); };
+
+/** Writes a string's UTF-8 bytes (`buf` has room for them). */
 function writeText(buf: Buffer, off: number, s: string): number {
-  return off + buf.write(s, off, 'utf8');
+  return off + utf8Write.call(buf, s, off);
 }
 
 /**
  * Writes one record as a sealed line, newline included, into `buf` at `off` and returns the offset
- * after it: the same bytes as `encodeRecord({ seq, v, type, key, data })` when `dataJson` is
- * `JSON.stringify(data)`, written in place with the CRC computed over them (no line string, no
- * wrapper object). `buf` must have `recordLineMaxBytes(type, key, dataJson)` bytes free at `off`.
+ * after it: the same bytes as `encodeRecord({ seq, v, type, key, data })`, written in place (no
+ * line string, no wrapper object; the data's JSON straight into the buffer when `writeJson` can)
+ * with the CRC computed over them. `buf` must have `recordLineReserve(type, key)` bytes free at
+ * `off`. When the data needs more, the result exceeds `buf.length`: nothing usable was written,
+ * and the caller grows `buf` to at least that size and writes again.
+ *
+ * @throws what `JSON.stringify(data)` throws (a cycle, a BigInt)
  */
-export function writeRecordLine(buf: Buffer, off: number, seq: number, v: number, type: string, key: string, dataJson: string): number {
+export function writeRecordLine(buf: Buffer, off: number, seq: number, v: number, type: string, key: string, data: unknown): number {
   const start = off;
   let byVersion = MIDDLE_BYTES.get(type);
   if (byVersion === undefined) {
@@ -219,10 +246,20 @@ export function writeRecordLine(buf: Buffer, off: number, seq: number, v: number
   off = copyBytes(buf, off, SEQ_BYTES);
   off = writeInteger(buf, off, seq);
   off = copyBytes(buf, off, middle);
-  off = writeText(buf, off, JSON.stringify(key));
+  // Keys are names and ids, nearly always on the fast path.
+  const keyAt = off;
+  off = writeString(buf, keyAt, key);
+  if (off < 0) off = writeText(buf, keyAt, JSON.stringify(key));
   off = copyBytes(buf, off, DATA_BYTES);
-  off = writeText(buf, off, dataJson);
-  return seal(buf, start, off);
+  let end = writeJson(buf, off, data);
+  if (end < 0) {
+    const json = JSON.stringify(data);
+    const need = off + json.length * 3 + SEAL_BYTES + 1;
+    if (need > buf.length) return need;
+    end = writeText(buf, off, json);
+  }
+  if (end + SEAL_BYTES + 1 > buf.length) return end + SEAL_BYTES + 1;
+  return seal(buf, start, end);
 }
 
 /** Writes the seal of the body `buf[start..sealAt)` and the newline after it; returns the end. */

@@ -1,56 +1,57 @@
 /**
- * Durable flushes are pipelined (batch N+1 is written while batch N's fdatasync runs). These tests
- * prove the pipeline never acknowledges early: every append resolves only after an fdatasync that
- * started after the write of its bytes had completed, and a failed fdatasync fails the batch
- * written behind it too.
+ * Durable flushes overlap: up to `SYNC_LANES` batches are being synced at once, each written
+ * (one synchronous write) while the fdatasync of the one before may still be in flight. These
+ * tests prove that never acknowledges early: every append resolves only after an fdatasync of its
+ * own batch that started after its bytes were written, batches resolve in write order (a later
+ * batch's fdatasync returning first vouches for nothing before it), and a failed fdatasync fails
+ * every batch in flight.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { openJournal } from '../../events/journal.ts';
+import { SYNC_LANES } from '../../events/group-commit.ts';
 import { segmentName } from '../../events/segments.ts';
 import { started, tempDir } from './helpers.ts';
 
-const realWrite = fs.write;
+const realWriteSync = fs.writeSync;
 const realFdatasync = fs.fdatasync;
 
 test.after.each(() => {
-  (fs as any).write = realWrite;
+  (fs as any).writeSync = realWriteSync;
   (fs as any).fdatasync = realFdatasync;
 });
 
 /**
- * Spies on fs.write and fs.fdatasync (the writer calls them through the module object). Tracks
- * the bytes whose write has completed, the bytes covered by completed fdatasyncs (those whose
- * write had completed when the fdatasync started), and whether a write ever ran while an
- * fdatasync was in flight (the pipeline at work). fdatasync is slowed down so the overlap happens.
+ * Spies on fs.writeSync and fs.fdatasync (the writer calls them through the module object).
+ * Tracks the bytes written, the bytes covered by completed fdatasyncs (those written when the
+ * fdatasync started), and how often a batch was written while an fdatasync was in flight (the
+ * overlap at work). Each fdatasync is delayed by `delayMs(n)` (n counts from 0) after it really
+ * returns, so overlaps and out-of-order completions happen; `failAt` makes that call fail.
  */
-function spy(syncDelayMs: number) {
-  const s = { written: 0, durable: 0, syncs: 0, syncsInFlight: 0, maxSyncsInFlight: 0, overlapped: 0, writesInFlight: 0, failNext: false };
-  (fs as any).write = (fd: number, buf: Buffer, off: number, len: number, pos: null, cb: (err: NodeJS.ErrnoException | null, n: number) => void) => {
+function spy(delayMs: (n: number) => number, failAt = -1) {
+  const s = { written: 0, durable: 0, syncs: 0, syncsInFlight: 0, maxSyncsInFlight: 0, overlapped: 0, completed: [] as number[] };
+  (fs as any).writeSync = (fd: number, buf: Buffer, off?: number, ...rest: unknown[]) => {
     if (s.syncsInFlight > 0) s.overlapped++;
-    s.writesInFlight++;
-    realWrite(fd, buf, off, len, pos, (err, n) => {
-      s.writesInFlight--;
-      if (!err) s.written += n;
-      cb(err, n);
-    });
+    const n = (realWriteSync as any)(fd, buf, off, ...rest);
+    s.written += n;
+    return n;
   };
   (fs as any).fdatasync = (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
-    s.syncs++;
+    const call = s.syncs++;
     s.syncsInFlight++;
     s.maxSyncsInFlight = Math.max(s.maxSyncsInFlight, s.syncsInFlight);
-    // Only bytes whose write completed before this call are covered by it.
+    // Only bytes written before this call are covered by it.
     const covered = s.written;
-    const fail = s.failNext;
     realFdatasync(fd, (err) => {
       setTimeout(() => {
         s.syncsInFlight--;
-        if (fail) return cb(Object.assign(new Error('EIO'), { code: 'EIO' }));
+        s.completed.push(call);
+        if (call === failAt) return cb(Object.assign(new Error('EIO'), { code: 'EIO' }));
         if (!err) s.durable = Math.max(s.durable, covered);
         cb(err);
-      }, syncDelayMs);
+      }, delayMs(call));
     });
   };
   return s;
@@ -67,11 +68,12 @@ test('pipelined flushes: no append resolves before an fdatasync covering its byt
   const root = await tempDir('pipeline');
   const dir = join(root, 'journal');
   const { journal } = await openJournal({ dir, durable: true });
-  const s = spy(3);
-  // seq -> bytes durable when its append resolved.
-  const durableAtResolve = new Map<number, number>();
   let rng = 42;
   const random = () => ((rng = (rng * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  // Uneven delays, so a later fdatasync sometimes returns before an earlier one.
+  const s = spy(() => Math.floor(random() * 6));
+  // seq -> bytes durable when its append resolved.
+  const durableAtResolve = new Map<number, number>();
   // Independent appenders (not in lock-step): each waits a little between its appends, so new
   // records keep arriving while an fdatasync is in flight and the pipeline has something to write.
   const appender = async (w: number) => {
@@ -84,7 +86,7 @@ test('pipelined flushes: no append resolves before an fdatasync covering its byt
   };
   await Promise.all(Array.from({ length: 40 }, (_, w) => appender(w)));
   await journal.close();
-  (fs as any).write = realWrite;
+  (fs as any).writeSync = realWriteSync;
   (fs as any).fdatasync = realFdatasync;
 
   const ends = lineEnds(await fs.promises.readFile(join(dir, segmentName(1))));
@@ -92,8 +94,9 @@ test('pipelined flushes: no append resolves before an fdatasync covering its byt
   const early: number[] = [];
   for (const [seq, durable] of durableAtResolve) if (ends[seq - 1] > durable) early.push(seq);
   assert.equal(early, [], 'resolved before an fdatasync covering its bytes');
-  assert.ok(s.overlapped > 0, `the pipeline was exercised: a write ran while an fdatasync was in flight (${s.overlapped} times)`);
-  assert.is(s.maxSyncsInFlight, 1, 'one fdatasync at a time');
+  assert.ok(s.overlapped > 0, `the overlap was exercised: a batch was written while an fdatasync was in flight (${s.overlapped} times)`);
+  assert.is(s.maxSyncsInFlight, SYNC_LANES, `at most ${SYNC_LANES} fdatasyncs at a time, and that many were used`);
+  assert.ok(s.completed.some((c, i) => i > 0 && c < s.completed[i - 1]), 'some fdatasync returned before one started earlier');
   assert.ok(s.syncs < durableAtResolve.size, `group commit still batches: ${s.syncs} fdatasyncs for ${durableAtResolve.size} records`);
 
   // What was acknowledged reads back, in order.
@@ -102,21 +105,40 @@ test('pipelined flushes: no append resolves before an fdatasync covering its byt
   await again.journal.close();
 });
 
-test('a failed fdatasync fails the batch written behind it too, and every later append', async () => {
+test("a later batch's fdatasync returning first resolves nothing before the earlier one's", async () => {
+  const root = await tempDir('pipeline-order');
+  const dir = join(root, 'journal');
+  const { journal } = await openJournal({ dir, durable: true });
+  await journal.append([started('ok')]);
+  // A's fdatasync is slow, B's (written behind it) fast.
+  const s = spy((n) => (n === 0 ? 40 : 0));
+  const order: string[] = [];
+  const a = journal.append([started('a')]).then(() => order.push('a'));
+  while (s.syncs === 0) await new Promise((r) => setTimeout(r, 1));
+  const b = journal.append([started('b')]).then(() => order.push('b'));
+  while (s.completed.length === 0) await new Promise((r) => setTimeout(r, 1));
+  assert.equal(s.completed, [1], "B's fdatasync returned first");
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(order, [], 'B waits for A');
+  await Promise.all([a, b]);
+  assert.equal(order, ['a', 'b']);
+  await journal.close();
+});
+
+test('a failed fdatasync fails every batch in flight, even one whose own fdatasync succeeded', async () => {
   const root = await tempDir('pipeline-fail');
   const dir = join(root, 'journal');
   const { journal } = await openJournal({ dir, durable: true });
   await journal.append([started('ok')]);
-  const s = spy(20);
-  s.failNext = true;
+  // A's fdatasync fails, late; B's, written behind it, succeeds first.
+  const s = spy((n) => (n === 0 ? 20 : 0), 0);
   const a = journal.append([started('a')]).then(() => 'resolved', (e) => e.code);
   // Wait until A's fdatasync is in flight, then append B: it is written while that fdatasync runs.
   while (s.syncs === 0) await new Promise((r) => setTimeout(r, 1));
-  s.failNext = false;
   const b = journal.append([started('b')]).then(() => 'resolved', (e) => e.code);
   assert.equal([await a, await b], ['CLOSED', 'CLOSED']);
   assert.ok(s.overlapped > 0, 'B was written while A was being synced');
-  assert.is(s.syncs, 1, "B's bytes were never synced, so B could not resolve");
+  assert.equal(s.completed, [1, 0], "B's fdatasync succeeded before A's failed");
   assert.is(journal.lastSeq, 1, 'only the record synced before the failure counts as on disk');
   const c = await journal.append([started('c')]).catch((e) => e);
   assert.is(c.code, 'CLOSED');
