@@ -32,7 +32,8 @@ trap 'echo "lxd-setup: ERROR: \"$BASH_COMMAND\" failed at line $LINENO" >&2' ERR
 
 # 1. Packages.
 missing=()
-for p in lxd lxd-client busybox-static btrfs-progs; do
+# dnsmasq-base is only a recommendation of lxd's, but creating a managed bridge needs it.
+for p in lxd lxd-client busybox-static btrfs-progs dnsmasq-base; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
