@@ -52,7 +52,9 @@ if lxd waitready --timeout=1 >/dev/null 2>&1 && lxc query /1.0 >/dev/null 2>&1; 
 else
   say "starting lxd (log: $LOG)"
   mkdir -p "$(dirname "$LOG")"
-  setsid nohup lxd --group root --logfile "$LOG" </dev/null >>"$LOG" 2>&1 &
+  # From /: the daemon's working directory is inherited by the rsync it runs for copies, which
+  # fails ("getcwd(): No such file or directory") once a clone it was started from is deleted.
+  (cd / && setsid nohup lxd --group root --logfile "$LOG" </dev/null >>"$LOG" 2>&1 &)
   disown || true
   lxd waitready --timeout=60 || die "lxd did not become ready within 60 s; see $LOG"
   say "lxd is ready"
