@@ -55,7 +55,6 @@ else
   # From /: the daemon's working directory is inherited by the rsync it runs for copies, which
   # fails ("getcwd(): No such file or directory") once a clone it was started from is deleted.
   (cd / && setsid nohup lxd --group root --logfile "$LOG" </dev/null >>"$LOG" 2>&1 &)
-  disown || true
   lxd waitready --timeout=60 || die "lxd did not become ready within 60 s; see $LOG"
   say "lxd is ready"
 fi
