@@ -17,7 +17,7 @@
 import type { ObjectKind, ObjectRef, Identity } from '../backends/types.ts';
 import type { JournalRecord, OpKind, Phase, Plan, SdkLayer, StashShape, WorkshopShape } from '../events/catalogue.ts';
 import type { ObjectState } from '../machines/layer.ts';
-import { isDraft } from 'immer';
+import { isDraft, original } from 'immer';
 import type { PlanStep } from '../events/catalogue.ts';
 import { phaseSteps } from '../machines/plan.ts';
 import { stashName, stashSdkName } from './names.ts';
@@ -100,7 +100,7 @@ function setShape(ws: WorkshopRecord, shape: WorkshopShape): void {
 
 /** The shape a workshop is left with when its op gives up half-way: what lets the user repair it. */
 function brokenShape(op: OpRecord, current: WorkshopShape, objects: FoldState['objects']): WorkshopShape {
-  const { plan } = op;
+  const plan = planOf(op);
   const base = plan.before ?? plan.after ?? current;
   const stashLayer = stashName(base.instance);
   const hasStash = objects[`layers/${stashLayer}`] !== undefined;
@@ -123,16 +123,25 @@ function brokenShape(op: OpRecord, current: WorkshopShape, objects: FoldState['o
 }
 
 /**
+ * An op's plan as journaled, never an immer draft. Plans never change once journaled, and the
+ * live fold reads ops through a draft: reading the plan through it too would make a proxy of
+ * every step and effect it touches (and immer finalize them all), for nothing.
+ */
+function planOf(op: OpRecord): Plan {
+  return isDraft(op) ? (original(op as never) as OpRecord).plan : op.plan;
+}
+
+/**
  * The undo phase's steps by plan, for the `undoFrom` they were built for: `undoSteps` builds a new
  * array each call, and a long undo would rebuild it for every record of its phase. Plans are
- * immutable once journaled; drafts (the engine's live fold) are not cached.
+ * immutable once journaled.
  */
 const undoCache = new WeakMap<Plan, { readonly from: number; readonly steps: readonly PlanStep[] }>();
 
 /** `phaseSteps(op.plan, phase, op.undoFrom)`, with the undo phase's steps cached. */
 function stepsOf(op: OpRecord, phase: Phase): readonly PlanStep[] {
-  const plan = op.plan;
-  if (phase !== 'undo' || isDraft(plan)) return phaseSteps(plan, phase, op.undoFrom);
+  const plan = planOf(op);
+  if (phase !== 'undo') return phaseSteps(plan, phase, op.undoFrom);
   const hit = undoCache.get(plan);
   if (hit !== undefined && hit.from === op.undoFrom) return hit.steps;
   const steps = phaseSteps(plan, phase, op.undoFrom);
@@ -266,7 +275,8 @@ export function evolve(s: FoldState, r: JournalRecord): void {
       delete s.ops[d.op];
       const ws = s.workshops[op.workshop];
       if (!ws) return;
-      const shape = d.outcome === 'done' ? op.plan.after : d.outcome === 'undone' ? op.plan.before : brokenShape(op, shapeOf(ws), s.objects);
+      const plan = planOf(op);
+      const shape = d.outcome === 'done' ? plan.after : d.outcome === 'undone' ? plan.before : brokenShape(op, shapeOf(ws), s.objects);
       for (const ref of d.leftovers ?? []) {
         const o = s.objects[objectKey(ref)];
         if (o) o.garbage = true;
