@@ -64,7 +64,7 @@ function lineEnds(buf: Buffer): number[] {
   return ends;
 }
 
-test('pipelined flushes: no append resolves before an fdatasync covering its bytes', async () => {
+test('overlapping flushes: no append resolves before an fdatasync covering its bytes', async () => {
   const root = await tempDir('pipeline');
   const dir = join(root, 'journal');
   const { journal } = await openJournal({ dir, durable: true });
@@ -75,7 +75,7 @@ test('pipelined flushes: no append resolves before an fdatasync covering its byt
   // seq -> bytes durable when its append resolved.
   const durableAtResolve = new Map<number, number>();
   // Independent appenders (not in lock-step): each waits a little between its appends, so new
-  // records keep arriving while an fdatasync is in flight and the pipeline has something to write.
+  // records keep arriving while an fdatasync is in flight and the second lane has something to write.
   const appender = async (w: number) => {
     for (let i = 0; i < 12; i++) {
       await new Promise((r) => setTimeout(r, Math.floor(random() * 4)));
