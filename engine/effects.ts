@@ -23,7 +23,7 @@ export interface EffectOutcome {
 export async function observe(backend: Backend, owner: string, target: ObjectRef): Promise<Observation> {
   const info = await backend.inspect(target);
   if (!info) return { present: false };
-  return { present: true, owned: info.tags.owner === owner, ...(info.tags.op ? { op: info.tags.op } : {}), status: info.status };
+  return { present: true, owned: info.tags.owner === owner, ...(info.tags.op ? { op: info.tags.op } : {}), ...(info.tags.step ? { step: info.tags.step } : {}), status: info.status };
 }
 
 async function createOrCopy(backend: Backend, effect: Extract<Effect, { type: 'create' | 'copy' }>): Promise<EffectOutcome> {

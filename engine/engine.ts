@@ -308,7 +308,17 @@ export class EngineImpl implements Engine {
   }
 
   async remove(name: string, opts: CommandOptions = {}): Promise<void> {
-    await this.command('remove', name, opts, (ctx, shape) => ({ event: { type: 'remove', op: ctx.op, plan: planRemove({ ctx, shape }) } }));
+    await this.command('remove', name, opts, (ctx, shape) => ({ event: { type: 'remove', op: ctx.op, plan: planRemove({ ctx, shape, leftovers: this.leftoversOf(name, shape) }) } }));
+  }
+
+  /** Objects the state holds for workshop `name` that its shape does not name, in key order. */
+  private leftoversOf(name: string, shape: WorkshopShape): ObjectRef[] {
+    const named = new Set([instanceRef(shape.instance), ...shape.sdks.map((l) => layerRef(l.layer))].map(objectKey));
+    if (shape.stash) for (const n of [shape.stash.layer, ...shape.stash.sdkLayers.flatMap((l) => (l.copy ? [l.copy] : []))]) named.add(objectKey(layerRef(n)));
+    return Object.entries(this.fold.objects)
+      .filter(([k, o]) => o.workshop === name && !named.has(k))
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([, o]) => o.ref);
   }
 
   run(req: RunRequest, opts: CommandOptions = {}): Promise<RunResult> {
@@ -363,7 +373,16 @@ export class EngineImpl implements Engine {
   }
 
   gc(opts: { dryRun?: boolean } = {}): Promise<GcReport> {
-    return this.serial.exclusive(() => this.reconciler.gc(opts.dryRun ?? false));
+    return this.serial.exclusive(async () => {
+      try {
+        return await this.reconciler.gc(opts.dryRun ?? false);
+      } catch (e) {
+        // A backend failure is gc failing, not gc refused: BUSY from the backend is not the
+        // engine's BUSY (a workshop's command in progress). What it removed before is journaled.
+        if (!isBackendError(e)) throw e;
+        throw new AtelierError(e.code === 'UNAVAILABLE' ? 'UNAVAILABLE' : 'OP_FAILED', `cannot gc: ${e.message}; orphans removed before this stay removed: run gc again`, { cause: e.code }, { cause: e });
+      }
+    });
   }
 
   reconcile(): Promise<ReconcileReport> {

@@ -163,6 +163,14 @@ function applyEffectOutcome(s: FoldState, op: OpRecord, phase: Phase, step: numb
   }
 }
 
+/** Every SDK layer of `shape` is accounted for and not known to be missing. */
+function layersHeld(shape: WorkshopShape, objects: FoldState['objects']): boolean {
+  return shape.sdks.every((l) => {
+    const o = objects[`layers/${l.layer}`];
+    return o !== undefined && o.state !== 'missing';
+  });
+}
+
 /** Apply one record to the durable state. */
 export function evolve(s: FoldState, r: JournalRecord): void {
   s.seq = r.seq;
@@ -288,7 +296,9 @@ export function evolve(s: FoldState, r: JournalRecord): void {
       setShape(ws, shape);
       ws.op = null;
       ws.updatedAt = d.at;
-      ws.status = d.outcome === 'broken' ? 'broken' : ws.instancePresent ? 'ready' : 'broken';
+      // Undone returns the workshop to its shape before the op, and with it to broken if that
+      // shape lacked a layer (a failed repair of a broken workshop repairs nothing).
+      ws.status = d.outcome === 'broken' || !ws.instancePresent || (d.outcome === 'undone' && !layersHeld(shape, s.objects)) ? 'broken' : 'ready';
       if (d.outcome !== 'done') ws.lastError = { op: d.op, code: d.code ?? 'OP_FAILED', message: d.message ?? '' };
       else if (ws.status === 'ready') ws.lastError = null;
       return;

@@ -106,6 +106,8 @@ export interface Observation {
   readonly present: boolean;
   readonly owned?: boolean;
   readonly op?: string;
+  /** The target's `step` tag: which refresh of its op last wrote it (see `machines/plan.ts`). */
+  readonly step?: string;
   readonly status?: 'running' | 'stopped';
 }
 

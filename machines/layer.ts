@@ -16,7 +16,8 @@
  * | create / copy      | present, op tag = this op       | done         |
  * | create / copy      | present, owned, other op        | delete-redo  |
  * | create / copy      | present, not owned              | fail         |
- * | refresh(-copy)     | op tag = this op / otherwise    | done / redo  |
+ * | refresh(-copy)     | op and step tags = this step's  | done         |
+ * | refresh(-copy)     | otherwise                       | redo         |
  * | remove             | absent / present                | done / redo  |
  * | exec               | anything                        | unknown      |
  * | start / stop       | in the wanted status / not      | done / redo  |
@@ -37,6 +38,7 @@ type ProbeEvent = { type: 'observed'; observation: Observation };
 
 const isCreate = (e: Effect) => (e.type === 'create' || e.type === 'copy') && !e.refresh;
 const isRefresh = (e: Effect) => (e.type === 'create' || e.type === 'copy') && e.refresh === true;
+const stepTag = (e: Effect): string | undefined => (e.type === 'create' || e.type === 'copy' ? e.tags.step : undefined);
 
 const machine = setup({
   types: {} as { context: ProbeContext; events: ProbeEvent; input: ProbeContext },
@@ -45,7 +47,12 @@ const machine = setup({
     notOwned: ({ context, event }) => context.effect.type !== 'remove' && event.observation.present && event.observation.owned === false,
     createDone: ({ context, event }) => isCreate(context.effect) && event.observation.present && event.observation.op === context.op,
     createConflict: ({ context, event }) => isCreate(context.effect) && event.observation.present,
-    refreshDone: ({ context, event }) => isRefresh(context.effect) && event.observation.present && event.observation.op === context.op,
+    // The op tag alone cannot tell an op's two refreshes of one target apart (a refresh's rebuild
+    // and its undo's unstash): the step tag says which one wrote it. Plans journaled before step
+    // tags existed have none, and are judged by the op tag as they were.
+    refreshDone: ({ context, event }) =>
+      isRefresh(context.effect) && event.observation.present && event.observation.op === context.op &&
+      (stepTag(context.effect) === undefined || event.observation.step === stepTag(context.effect)),
     removeDone: ({ context, event }) => context.effect.type === 'remove' && !event.observation.present,
     statusDone: ({ context, event }) =>
       event.observation.present &&

@@ -32,6 +32,17 @@ function wsTags(ctx: PlanContext, shape: { instance: string; projectId: string }
   return { owner: ctx.owner, op: ctx.op, kind: 'workshop', workshop, project: shape.projectId };
 }
 
+/**
+ * The tags of a refresh (a refresh-copy or refresh-create onto an existing target): the op's, plus
+ * which of the op's refreshes of that target it is. One op can refresh the same target twice (a
+ * refresh rebuilds the workshop, and its undo unstashes it), and reconciliation must tell whether
+ * the refresh it finds pending is the one that last wrote the target: by the op tag alone, a
+ * crash before the unstash looked like a finished unstash (`machines/layer.ts`).
+ */
+function refreshTags(tags: Tags, step: 'rebuild' | 'unstash' | 'restore'): Tags {
+  return { ...tags, step };
+}
+
 function layerTags(ctx: PlanContext, workshop: string, projectId: string, kind: 'sdk' | 'stash' | 'stash-sdk', sdk?: SdkLayer): Tags {
   const t: Tags = { owner: ctx.owner, op: ctx.op, kind, workshop, project: projectId };
   if (sdk) {
@@ -123,14 +134,14 @@ export function planRefresh(args: { ctx: PlanContext; name: string; shape: Works
   const ws = instanceRef(shape.instance);
   const stash = layerRef(stashName(shape.instance));
   const tags = wsTags(ctx, shape, name);
-  const unstash = step('unstash', { type: 'copy', source: stash, target: ws, tags, refresh: true });
+  const unstash = step('unstash', { type: 'copy', source: stash, target: ws, tags: refreshTags(tags, 'unstash'), refresh: true });
   const rebuild =
     reuse > 0
-      ? step(`rebuild from ${shape.sdks[reuse - 1]!.sdk}`, { type: 'copy', source: layerRef(shape.sdks[reuse - 1]!.layer), target: ws, tags, refresh: true }, { undo: [unstash] })
-      : step('rebuild from base', { type: 'create', target: ws, base: spec.base, tags, refresh: true }, { undo: [unstash] });
+      ? step(`rebuild from ${shape.sdks[reuse - 1]!.sdk}`, { type: 'copy', source: layerRef(shape.sdks[reuse - 1]!.layer), target: ws, tags: refreshTags(tags, 'rebuild'), refresh: true }, { undo: [unstash] })
+      : step('rebuild from base', { type: 'create', target: ws, base: spec.base, tags: refreshTags(tags, 'rebuild'), refresh: true }, { undo: [unstash] });
   const dropOld = shape.sdks.slice(reuse).map((l) =>
     step(`remove ${l.layer}`, { type: 'remove', target: layerRef(l.layer) }, {
-      undo: !isPresent(l.layer) ? [] : [step(`restore ${l.sdk}`, { type: 'copy', source: layerRef(stashSdkName(l.layer)), target: layerRef(l.layer), tags: layerTags(ctx, name, shape.projectId, 'sdk', l), refresh: true })],
+      undo: !isPresent(l.layer) ? [] : [step(`restore ${l.sdk}`, { type: 'copy', source: layerRef(stashSdkName(l.layer)), target: layerRef(l.layer), tags: refreshTags(layerTags(ctx, name, shape.projectId, 'sdk', l), 'restore'), refresh: true })],
     }),
   );
   const build = buildSdkSteps(ctx, { ...spec, name, projectId: shape.projectId }, ws, reuse, args.suffixes);
@@ -169,10 +180,10 @@ export function planUnstash(args: { ctx: PlanContext; name: string; shape: Works
   return {
     do: [
       step('stop', { type: 'stop', target: ws }, { undo: [step('start', { type: 'start', target: ws })] }),
-      step('unstash', { type: 'copy', source: layerRef(stash.layer), target: ws, tags: wsTags(ctx, shape, name), refresh: true }, { retry }),
+      step('unstash', { type: 'copy', source: layerRef(stash.layer), target: ws, tags: refreshTags(wsTags(ctx, shape, name), 'unstash'), refresh: true }, { retry }),
       ...shape.sdks.filter((l) => !kept.has(l.layer)).map((l) => step(`remove ${l.layer}`, { type: 'remove', target: layerRef(l.layer) }, { retry })),
       ...copied.map((l) =>
-        step(`restore ${l.sdk}`, { type: 'copy', source: layerRef(l.copy), target: layerRef(l.layer), tags: layerTags(ctx, name, shape.projectId, 'sdk', l), refresh: true }, { retry }),
+        step(`restore ${l.sdk}`, { type: 'copy', source: layerRef(l.copy), target: layerRef(l.layer), tags: refreshTags(layerTags(ctx, name, shape.projectId, 'sdk', l), 'restore'), refresh: true }, { retry }),
       ),
       step('start', { type: 'start', target: ws }, { retry }),
       step('drop stash', { type: 'remove', target: layerRef(stash.layer) }, { retry }),
@@ -200,8 +211,8 @@ export function planRestore(args: { ctx: PlanContext; name: string; shape: Works
       step('stash', { type: 'copy', source: ws, target: stash, tags: layerTags(ctx, name, shape.projectId, 'stash') }, {
         undo: [step('drop stash', { type: 'remove', target: stash })],
       }),
-      step(`restore ${layer.sdk}`, { type: 'copy', source: layerRef(layer.layer), target: ws, tags, refresh: true }, {
-        undo: [step('unstash', { type: 'copy', source: stash, target: ws, tags, refresh: true })],
+      step(`restore ${layer.sdk}`, { type: 'copy', source: layerRef(layer.layer), target: ws, tags: refreshTags(tags, 'restore'), refresh: true }, {
+        undo: [step('unstash', { type: 'copy', source: stash, target: ws, tags: refreshTags(tags, 'unstash'), refresh: true })],
       }),
       step('start', { type: 'start', target: ws }, { undo: [step('stop', { type: 'stop', target: ws })] }),
     ],
@@ -212,7 +223,7 @@ export function planRestore(args: { ctx: PlanContext; name: string; shape: Works
 }
 
 /** remove: the workshop, its SDK layers and any stash. Rolls forward: every step is retried. */
-export function planRemove(args: { ctx: PlanContext; shape: WorkshopShape }): Plan {
+export function planRemove(args: { ctx: PlanContext; shape: WorkshopShape; leftovers?: readonly ObjectRef[] }): Plan {
   const { shape } = args;
   const retry = true;
   return {
@@ -225,6 +236,9 @@ export function planRemove(args: { ctx: PlanContext; shape: WorkshopShape }): Pl
             ...shape.stash.sdkLayers.flatMap((l) => (l.copy ? [step(`drop stash ${l.sdk}`, { type: 'remove', target: layerRef(l.copy) }, { retry })] : [])),
           ]
         : []),
+      // Objects of the workshop its shape no longer names (what an op that gave up half-way left,
+      // e.g. the stash-sdk copies of a broken stash): removing a workshop removes all of it.
+      ...(args.leftovers ?? []).map((ref) => step(`remove leftover ${ref.name}`, { type: 'remove', target: ref }, { retry })),
     ],
     cleanup: [],
     before: shape,

@@ -138,7 +138,8 @@ export class Model {
       if (cmd.kind === 'launch') this.workshops.delete(name);
       else if (ws) {
         // A failed refresh or restore returns the workshop as it was: the stash they made is dropped.
-        // A failed refresh of a broken workshop returns its stashed root filesystem, marked ready.
+        // A failed refresh of a broken workshop returns its stashed root filesystem, marked ready
+        // unless a layer it lists was lost (the runner's `settle` decides that from the fold).
         ws.status = 'ready';
       }
       return;

@@ -310,6 +310,7 @@ function settle(ctx: Ctx, step: Step, cmds: Cmd[], results: PromiseSettledResult
     // Invariant 3 compares with the workshop before the step: only meaningful for its only op.
     const alone = cmds.filter((c) => c.kind !== 'gc' && c.kind !== 'run' && c.workshop === cmd.workshop).length === 1;
     if (h.last === 'undone' && cmd.kind !== 'launch' && b && alone) refreshPreservesWorkshop(w, cmd.workshop, b);
+    const priorStatus = ctx.model.workshops.get(cmd.workshop)?.status ?? null;
     const priorStash = ctx.model.workshops.get(cmd.workshop)?.stash ?? null;
     const priorContent = ctx.model.workshops.get(cmd.workshop)?.content ?? null;
     ctx.model.apply(cmd, h.last);
@@ -317,6 +318,12 @@ function settle(ctx: Ctx, step: Step, cmds: Cmd[], results: PromiseSettledResult
     const ws = w.e.folded.workshops[cmd.workshop];
     if (m && ws) {
       if (!m.identity) m.identity = ws.identity;
+      if (h.last === 'undone' && priorStatus === 'broken') {
+        // Undone returns a broken workshop as it was: its root filesystem from the stash, but a
+        // layer it had lost is still lost. The model does not track a broken workshop's layers
+        // (the fold's records do, and invariant 2 holds them against the backend), so it reads them.
+        m.status = ws.sdks.every((l) => (w.e.folded.objects[`layers/${l.layer}`]?.state ?? 'missing') !== 'missing') ? 'ready' : 'broken';
+      }
       if (h.last === 'broken') {
         // Which layers a broken workshop keeps is the fold's business; the model follows it.
         const stash = priorStash ?? (priorContent ? { ...priorContent } : null);

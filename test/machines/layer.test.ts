@@ -10,6 +10,7 @@ const tags = { owner: 'alice', op: 'op-1', kind: 'stash' as const };
 const copy: Effect = { type: 'copy', source: ws, target, tags };
 const create: Effect = { type: 'create', target: ws, base: 'busybox', tags: { ...tags, kind: 'workshop' } };
 const refresh: Effect = { type: 'copy', source: target, target: ws, tags, refresh: true };
+const unstash: Effect = { type: 'copy', source: target, target: ws, tags: { ...tags, step: 'unstash' }, refresh: true };
 const remove: Effect = { type: 'remove', target };
 const exec: Effect = { type: 'exec', target: ws, sdk: 'ros2', script: 'true' };
 const start: Effect = { type: 'start', target: ws };
@@ -21,7 +22,7 @@ const other: Observation = { present: true, owned: true, op: 'op-0', status: 'st
 const foreign: Observation = { present: true, owned: false, status: 'stopped' };
 const running: Observation = { present: true, owned: true, op: 'op-0', status: 'running' };
 
-// DESIGN.md's reconciliation table, row by row.
+// DESIGN.md's reconciliation table, row by row (the refresh row refined by step tags: machines/README.md).
 const table: Array<[string, Effect, Observation, string]> = [
   ['create: target absent', create, absent, 'redo'],
   ['copy: target absent', copy, absent, 'redo'],
@@ -31,6 +32,9 @@ const table: Array<[string, Effect, Observation, string]> = [
   ['create: present, owned, other op', create, other, 'delete-redo'],
   ['copy: present, not owned', copy, foreign, 'fail'],
   ['refresh-copy: op tag = this op', refresh, mine, 'done'],
+  ['refresh-copy: this op and this step', unstash, { ...mine, step: 'unstash' }, 'done'],
+  ['refresh-copy: this op, another of its refreshes', unstash, { ...mine, step: 'rebuild' }, 'redo'],
+  ['refresh-copy: this op, no step tag on the target', unstash, mine, 'redo'],
   ['refresh-copy: other op', refresh, other, 'redo'],
   ['refresh-copy: absent target', refresh, absent, 'redo'],
   ['refresh-copy: not owned', refresh, foreign, 'fail'],
