@@ -163,6 +163,16 @@ function applyEffectOutcome(s: FoldState, op: OpRecord, phase: Phase, step: numb
   }
 }
 
+/** A stash with a part lost cannot be returned to: forget it; its other parts are garbage (for gc). */
+function forgetStash(s: FoldState, ws: WorkshopRecord): void {
+  if (!ws.stash) return;
+  for (const name of [ws.stash.layer, ...ws.stash.sdkLayers.flatMap((l) => (l.copy ? [l.copy] : []))]) {
+    const other = s.objects[`layers/${name}`];
+    if (other) other.garbage = true;
+  }
+  (ws as Mutable<WorkshopRecord>).stash = null;
+}
+
 /** Every SDK layer of `shape` is accounted for and not known to be missing. */
 function layersHeld(shape: WorkshopShape, objects: FoldState['objects']): boolean {
   return shape.sdks.every((l) => {
@@ -315,14 +325,7 @@ export function evolve(s: FoldState, r: JournalRecord): void {
       if (!ws) return;
       ws.updatedAt = at;
       if (object.kind === 'stash' || object.kind === 'stash-sdk') {
-        // A stash with a part missing cannot be returned to: forget it, its other parts are garbage.
-        if (ws.stash) {
-          for (const name of [ws.stash.layer, ...ws.stash.sdkLayers.flatMap((l) => (l.copy ? [l.copy] : []))]) {
-            const other = s.objects[`layers/${name}`];
-            if (other) other.garbage = true;
-          }
-          (ws as Mutable<WorkshopRecord>).stash = null;
-        }
+        forgetStash(s, ws);
         delete s.objects[key];
         return;
       }
@@ -335,8 +338,25 @@ export function evolve(s: FoldState, r: JournalRecord): void {
       const key = objectKey(r.data.object.ref);
       const o = s.objects[key];
       if (!o) return;
-      if (r.data.present) o.state = 'present';
-      else delete s.objects[key];
+      if (r.data.present) {
+        o.state = 'present';
+        return;
+      }
+      delete s.objects[key];
+      // A given-up op may have left its workshop naming the object (a broken stash op whose undo
+      // removed the stash but never heard so): then it is as good as missing.
+      const ws = o.workshop ? s.workshops[o.workshop] : undefined;
+      if (!ws) return;
+      const name = o.ref.name;
+      if (ws.stash && (ws.stash.layer === name || ws.stash.sdkLayers.some((l) => l.copy === name))) {
+        forgetStash(s, ws);
+        ws.updatedAt = r.data.at;
+      } else if (ws.instance === name || ws.sdks.some((l) => l.layer === name)) {
+        if (ws.instance === name) ws.instancePresent = false;
+        ws.status = 'broken';
+        ws.updatedAt = r.data.at;
+        ws.lastError = { op: o.op, code: 'MISSING', message: `${o.ref.space}/${o.ref.name} is missing on the backend` };
+      }
       return;
     }
     case 'engine.reconciled':
