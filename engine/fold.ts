@@ -343,19 +343,15 @@ export function evolve(s: FoldState, r: JournalRecord): void {
         return;
       }
       delete s.objects[key];
-      // A given-up op may have left its workshop naming the object (a broken stash op whose undo
-      // removed the stash but never heard so): then it is as good as missing.
+      // A given-up op may have left its workshop's stash naming the object (a broken stash op
+      // whose undo removed the stash but never heard so): a stash with a part gone is forgotten.
+      // (A layer or instance so settled is left to the broken workshop's repair: a refresh
+      // rebuilds what is absent.)
       const ws = o.workshop ? s.workshops[o.workshop] : undefined;
-      if (!ws) return;
       const name = o.ref.name;
-      if (ws.stash && (ws.stash.layer === name || ws.stash.sdkLayers.some((l) => l.copy === name))) {
+      if (ws?.stash && (ws.stash.layer === name || ws.stash.sdkLayers.some((l) => l.copy === name))) {
         forgetStash(s, ws);
         ws.updatedAt = r.data.at;
-      } else if (ws.instance === name || ws.sdks.some((l) => l.layer === name)) {
-        if (ws.instance === name) ws.instancePresent = false;
-        ws.status = 'broken';
-        ws.updatedAt = r.data.at;
-        ws.lastError = { op: o.op, code: 'MISSING', message: `${o.ref.space}/${o.ref.name} is missing on the backend` };
       }
       return;
     }

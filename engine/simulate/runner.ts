@@ -191,6 +191,10 @@ async function restart(ctx: Ctx, how: { reboot: boolean; tear?: number; recovery
     await w.observe();
     noTransientAfterReboot(w);
   }
+  // Reconciliation forgets a broken workshop's stash when a part of it turned out gone: which
+  // layers a broken workshop keeps is the fold's business, and the model follows it (as at the
+  // op's end in `settle`).
+  for (const [name, m] of ctx.model.workshops) if (m.status === 'broken' && m.stash && !w.e.folded.workshops[name]?.stash) m.stash = null;
   return durable;
 }
 
