@@ -229,7 +229,12 @@ export function evolve(s: FoldState, r: JournalRecord): void {
         const o = s.objects[key];
         if (o) {
           o.op = effect.tags.op;
-          if (o.state !== 'present') o.state = 'pending';
+          if (o.garbage) {
+            // A leftover an earlier op gave up on, in the way of this create (which deletes and
+            // redoes it): what this op makes is no garbage, or gc would remove it.
+            delete o.garbage;
+            o.state = 'pending';
+          } else if (o.state !== 'present') o.state = 'pending';
         } else {
           s.objects[key] = { ref: effect.target, kind: effect.tags.kind, workshop: op.workshop, op: effect.tags.op, state: 'pending' };
         }

@@ -191,10 +191,6 @@ async function restart(ctx: Ctx, how: { reboot: boolean; tear?: number; recovery
     await w.observe();
     noTransientAfterReboot(w);
   }
-  // Reconciliation forgets a broken workshop's stash when a part of it turned out gone: which
-  // layers a broken workshop keeps is the fold's business, and the model follows it (as at the
-  // op's end in `settle`).
-  for (const [name, m] of ctx.model.workshops) if (m.status === 'broken' && m.stash && !w.e.folded.workshops[name]?.stash) m.stash = null;
   return durable;
 }
 
@@ -207,6 +203,10 @@ async function reopenAfter(w: World, err: Error): Promise<void> {
 
 /** Check the invariants that hold after every step. */
 export function checkAll(ctx: Ctx, reconciled: boolean): void {
+  // Reconciliation forgets a broken workshop's stash when a part of it turned out gone: which
+  // layers a broken workshop keeps is the fold's business, and the model follows it (as at the
+  // op's end in `settle`). Only once the step's commands have been held against the model.
+  for (const [name, m] of ctx.model.workshops) if (m.status === 'broken' && m.stash && !ctx.world.e.folded.workshops[name]?.stash) m.stash = null;
   statesAgree(ctx.world, ctx.model);
   inventoryAccounted(ctx.world, reconciled);
   noStrayStash(ctx.world, ctx.model);
