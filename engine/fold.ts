@@ -173,6 +173,18 @@ function forgetStash(s: FoldState, ws: WorkshopRecord): void {
   (ws as Mutable<WorkshopRecord>).stash = null;
 }
 
+/**
+ * An op that gave up half-way may leave stash copies it made that the shape it leaves does not
+ * name (its undo stopped before dropping them): nothing will return to them, so they are garbage
+ * (gc and reconciliation remove them).
+ */
+function markStrayStashes(s: FoldState, op: string, shape: WorkshopShape): void {
+  const named = new Set(shape.stash ? [shape.stash.layer, ...shape.stash.sdkLayers.flatMap((l) => (l.copy ? [l.copy] : []))] : []);
+  for (const o of Object.values(s.objects)) {
+    if (o.op === op && (o.kind === 'stash' || o.kind === 'stash-sdk') && !named.has(o.ref.name)) o.garbage = true;
+  }
+}
+
 /** Every SDK layer of `shape` is accounted for and not known to be missing. */
 function layersHeld(shape: WorkshopShape, objects: FoldState['objects']): boolean {
   return shape.sdks.every((l) => {
@@ -308,6 +320,7 @@ export function evolve(s: FoldState, r: JournalRecord): void {
         delete s.workshops[op.workshop];
         return;
       }
+      if (d.outcome === 'broken') markStrayStashes(s, d.op, shape);
       setShape(ws, shape);
       ws.op = null;
       ws.updatedAt = d.at;
