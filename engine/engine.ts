@@ -27,7 +27,7 @@ import { planLaunch, planRefresh, planRemove, planRestore, planStash, planUnstas
 import { decide, rejection, resolveWorkshop, type CommandEvent, type Decision, type WorkshopContext, type WorkshopEvent } from '../machines/workshop.ts';
 import type { CommandOptions, Engine, EngineOptions, EngineState, GcReport, ReconcileReport, RunRequest, RunResult, WorkshopView } from './api.ts';
 import { failureOf, runEffect, describeEffect } from './effects.ts';
-import { evolve, evolveVolatile, initialState, initialVolatile, objectKey, type FoldState, type VolatileState } from './fold.ts';
+import { evolve, evolveVolatile, initialState, initialVolatile, objectKey, stashLayerNames, type FoldState, type VolatileState } from './fold.ts';
 import { defaultClock, defaultIds } from './ids.ts';
 import { ownerName, didYouMeanHint, validateWorkshopName } from './names.ts';
 import { Reconciler } from './reconcile.ts';
@@ -314,7 +314,7 @@ export class EngineImpl implements Engine {
   /** Objects the state holds for workshop `name` that its shape does not name, in key order. */
   private leftoversOf(name: string, shape: WorkshopShape): ObjectRef[] {
     const named = new Set([instanceRef(shape.instance), ...shape.sdks.map((l) => layerRef(l.layer))].map(objectKey));
-    if (shape.stash) for (const n of [shape.stash.layer, ...shape.stash.sdkLayers.flatMap((l) => (l.copy ? [l.copy] : []))]) named.add(objectKey(layerRef(n)));
+    if (shape.stash) for (const n of stashLayerNames(shape.stash)) named.add(objectKey(layerRef(n)));
     return Object.entries(this.fold.objects)
       .filter(([k, o]) => o.workshop === name && !named.has(k))
       .sort(([a], [b]) => a.localeCompare(b))

@@ -163,10 +163,15 @@ function applyEffectOutcome(s: FoldState, op: OpRecord, phase: Phase, step: numb
   }
 }
 
+/** The layers a stash is made of: the workshop's copy and the SDK layers' copies. */
+export function stashLayerNames(stash: StashShape): string[] {
+  return [stash.layer, ...stash.sdkLayers.flatMap((l) => (l.copy ? [l.copy] : []))];
+}
+
 /** A stash with a part lost cannot be returned to: forget it; its other parts are garbage (for gc). */
 function forgetStash(s: FoldState, ws: WorkshopRecord): void {
   if (!ws.stash) return;
-  for (const name of [ws.stash.layer, ...ws.stash.sdkLayers.flatMap((l) => (l.copy ? [l.copy] : []))]) {
+  for (const name of stashLayerNames(ws.stash)) {
     const other = s.objects[`layers/${name}`];
     if (other) other.garbage = true;
   }
@@ -179,7 +184,7 @@ function forgetStash(s: FoldState, ws: WorkshopRecord): void {
  * (gc and reconciliation remove them).
  */
 function markStrayStashes(s: FoldState, op: string, shape: WorkshopShape): void {
-  const named = new Set(shape.stash ? [shape.stash.layer, ...shape.stash.sdkLayers.flatMap((l) => (l.copy ? [l.copy] : []))] : []);
+  const named = new Set(shape.stash ? stashLayerNames(shape.stash) : []);
   for (const o of Object.values(s.objects)) {
     if (o.op === op && (o.kind === 'stash' || o.kind === 'stash-sdk') && !named.has(o.ref.name)) o.garbage = true;
   }
@@ -367,7 +372,7 @@ export function evolve(s: FoldState, r: JournalRecord): void {
       // rebuilds what is absent.)
       const ws = o.workshop ? s.workshops[o.workshop] : undefined;
       const name = o.ref.name;
-      if (ws?.stash && (ws.stash.layer === name || ws.stash.sdkLayers.some((l) => l.copy === name))) {
+      if (ws?.stash && stashLayerNames(ws.stash).includes(name)) {
         forgetStash(s, ws);
         ws.updatedAt = r.data.at;
       }

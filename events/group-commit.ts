@@ -63,10 +63,9 @@ interface Pending {
   readonly reject: (e: unknown) => void;
 }
 
-/** One batch handed from the queue to a flush: its bytes, its first seq and its appenders. */
+/** One batch handed from the queue to a flush: its bytes and its appenders. */
 interface Batch {
   readonly bytes: Buffer;
-  readonly firstSeq: number;
   readonly waiters: Pending[];
   /** Its write started a new segment, whose directory entry is synced with it. */
   readonly created: boolean;
@@ -218,7 +217,8 @@ export class GroupCommitWriter {
 
   /**
    * Writes the pending lines (one synchronous write) as a batch. Durable: starts its fdatasync,
-   * and the batch resolves when it (or a later one) returns; volatile: resolves it at once.
+   * and the batch resolves once it and every batch written before it have returned (`synced`);
+   * volatile: resolves it at once.
    */
   private flush(): void {
     const bytes = this.buf.subarray(0, this.len);
@@ -235,7 +235,7 @@ export class GroupCommitWriter {
       this.fail(e, waiters);
       return;
     }
-    const batch: Batch = { bytes, firstSeq, waiters, created, synced: false };
+    const batch: Batch = { bytes, waiters, created, synced: false };
     this.segSize += bytes.length;
     this.flushes++;
     if (!this.opts.durable) {

@@ -99,7 +99,7 @@ const VERSIONS = new Map<string, number>(Object.entries(EVENT_VERSIONS));
 
 /** True when `record` is at its type's current version (so `upcastRecord` would return it as is). */
 function isCurrent(record: JournalRecord): boolean {
-  return Object.prototype.hasOwnProperty.call(EVENT_VERSIONS, record.type) && EVENT_VERSIONS[record.type] === record.v;
+  return VERSIONS.get(record.type) === record.v;
 }
 
 class SegmentJournal implements Journal {
