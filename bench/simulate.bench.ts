@@ -13,8 +13,8 @@
  * (`checkTwiceEvery`; deterministic, so a run replays with the same checks). The line says how
  * many restarts were checked (`invariant4`). `npm test`'s budget checks it at every restart.
  *
- * SIM_BENCH_RUNS, SIM_BENCH_PER and SIM_BENCH_EVERY override RUNS, PER_THREAD and
- * CHECK_TWICE_EVERY for exploring; the recorded figures use the defaults.
+ * SIM_BENCH_RUNS, SIM_BENCH_PER, SIM_BENCH_EVERY and SIM_BENCH_WARMUP override RUNS, PER_THREAD,
+ * CHECK_TWICE_EVERY and WARMUP_RUNS for exploring; the recorded figures use the defaults.
  *
  * Simulation directories are on /dev/shm (see engine/simulate/world.ts for why). `loadavg` is
  * printed because other work on the machine moves the figure.
@@ -25,12 +25,19 @@ import { simulate } from '../engine/simulate/index.ts';
 import { simulateParallel, warmUp } from '../engine/simulate/parallel.ts';
 
 /** Runs of each seed. */
-const RUNS = Number(process.env.SIM_BENCH_RUNS ?? 20);
+const RUNS = Number(process.env.SIM_BENCH_RUNS ?? 40);
 /** Seeds running concurrently in each thread. */
 const PER_THREAD = Number(process.env.SIM_BENCH_PER ?? 4);
 /** Invariant 4 at the first restart of each run and every N-th after it. */
 const CHECK_TWICE_EVERY = Number(process.env.SIM_BENCH_EVERY ?? 4);
-const WARMUP_RUNS = 10;
+/**
+ * Warm-up runs in each process before its clock starts. V8 takes this long to settle: after 10
+ * warm-up runs TurboFan still compiled ~870 ms of code during a 3.4 s measured window (its
+ * threads used 40% of the main thread's CPU again, and the main thread ran unoptimised code
+ * meanwhile); after 80 runs CPU per command was 29% lower, after 160 another 5%, after which it
+ * stops moving. A soak's processes run for minutes, so this steady state is what they see.
+ */
+const WARMUP_RUNS = Number(process.env.SIM_BENCH_WARMUP ?? 160);
 
 export const figures: BenchEntry[] = [
   {

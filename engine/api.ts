@@ -43,6 +43,12 @@ export interface EngineOptions {
   checkpointEvery?: number;
   /** Reconcile with the backend while opening (default true). */
   reconcile?: boolean;
+  /**
+   * fdatasync the journal on the event loop instead of the thread pool (default false): only for
+   * a state directory on tmpfs (a simulation's), where the thread pool's round trip costs more
+   * than the fdatasync. See `JournalOptions.syncInline`.
+   */
+  syncInline?: boolean;
 }
 
 export interface Progress {

@@ -12,7 +12,6 @@
  * await engine.close();
  * ```
  */
-import { mkdir } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { BehaviorSubject, Subject } from 'rxjs';
@@ -45,7 +44,7 @@ export function replay(checkpoint: { state: FoldState } | null, tail: readonly J
  * Open a durable journal and fold it while it is read: each record is folded as it is decoded, so
  * start-up never holds the whole tail in memory (what `replay.full.1m` measures).
  */
-export async function openFolded(dir: string, opts: { checkpointDir?: string } = {}): Promise<{ journal: Journal; fold: FoldState }> {
+export async function openFolded(dir: string, opts: { checkpointDir?: string; syncInline?: boolean } = {}): Promise<{ journal: Journal; fold: FoldState }> {
   let fold: FoldState = initialState();
   const opened = await openJournal<FoldState>({
     dir,
@@ -442,12 +441,12 @@ function defaultRunDir(): string {
 export async function openEngine(opts: EngineOptions): Promise<EngineImpl> {
   const owner = opts.owner ?? ownerName(userInfo());
   const runDir = opts.runDir ?? defaultRunDir();
-  await mkdir(opts.stateDir, { recursive: true });
+  // Creates the state directory when needed.
   const lock = await acquireLock(opts.stateDir);
   let journal: Journal | undefined;
   let volatile: Journal | undefined;
   try {
-    const opened = await openFolded(join(opts.stateDir, 'journal'));
+    const opened = await openFolded(join(opts.stateDir, 'journal'), opts.syncInline ? { syncInline: true } : {});
     journal = opened.journal;
     const fold = opened.fold;
     const vopened = await openJournal<VolatileState>({ dir: join(runDir, 'volatile'), durable: false });

@@ -97,13 +97,14 @@ export async function loadLatestCheckpoint<S>(
   const ignored: IgnoredCheckpoint[] = [];
   const names = await readdirIfPresent(dir);
   for (const n of names) {
-    if (/^checkpoint-\d+\.json\.tmp$/.test(n)) await fs.promises.rm(join(dir, n), { force: true });
+    if (/^checkpoint-\d+\.json\.tmp$/.test(n)) fs.rmSync(join(dir, n), { force: true });
   }
   for (const { name, seq } of listCheckpoints(names)) {
     const path = join(dir, name);
     let buf: Buffer;
     try {
-      buf = await fs.promises.readFile(path);
+      // Synchronous, as start-up's other small reads are (see readSegment in segments.ts).
+      buf = fs.readFileSync(path);
     } catch (e) {
       ignored.push({ path, why: `unreadable (${(e as NodeJS.ErrnoException).code ?? e})` });
       continue;

@@ -54,6 +54,8 @@ export interface WriterOptions {
   readonly segmentBytes: number;
   /** The segment to continue appending to (the last one, after repair), or null to start one. */
   readonly last: { readonly path: string; readonly size: number } | null;
+  /** fdatasync on the event loop instead of the thread pool (see `JournalOptions.syncInline`). */
+  readonly syncInline?: boolean;
 }
 
 interface Pending {
@@ -243,12 +245,25 @@ export class GroupCommitWriter {
       return;
     }
     this.inFlight.push(batch);
-    fs.fdatasync(this.fd!, (err) => {
+    const done = (err: unknown): void => {
       if (err) return this.fail(err, []);
       // A new segment's directory entry must be durable too, or a crash could lose the whole file.
       if (created) fsyncDir(this.opts.dir).then(() => this.synced(batch), (e) => this.fail(e, []));
       else this.synced(batch);
-    });
+    };
+    if (!this.opts.syncInline) {
+      fs.fdatasync(this.fd!, done);
+      return;
+    }
+    // Synced now, reported on the next turn as the thread pool's callback would be: the batch
+    // stays in flight until then, so lanes, order and failures behave exactly as above.
+    let err: unknown = null;
+    try {
+      fs.fdatasyncSync(this.fd!);
+    } catch (e) {
+      err = e;
+    }
+    setImmediate(done, err);
   }
 
   /**

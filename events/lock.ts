@@ -80,7 +80,9 @@ function lockedError(stateDir: string, pid: number | null): AtelierError {
  */
 export async function acquireLock(stateDir: string, options: LockOptions = {}): Promise<StateLock> {
   const dir = resolve(stateDir);
-  await fs.promises.mkdir(dir, { recursive: true });
+  // Taking a free lock is synchronous (a handful of small fs calls: see readSegment in
+  // events/segments.ts for why start-up avoids the thread pool); only waiting on a holder is not.
+  fs.mkdirSync(dir, { recursive: true });
   const pidPath = join(dir, PID_FILE);
   const lockOpts = {
     lockfilePath: join(dir, LOCK_DIR),
@@ -90,9 +92,9 @@ export async function acquireLock(stateDir: string, options: LockOptions = {}): 
   };
   let tookOver = false;
   for (;;) {
-    let unlock: () => Promise<void>;
+    let unlock: () => void;
     try {
-      unlock = await lockfile.lock(dir, lockOpts);
+      unlock = lockfile.lockSync(dir, lockOpts);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e;
       let pid = await readPid(pidPath);
@@ -105,7 +107,7 @@ export async function acquireLock(stateDir: string, options: LockOptions = {}): 
       tookOver = await takeOver(dir, pidPath, pid);
       continue;
     }
-    await writePid(pidPath, process.pid);
+    writePid(pidPath, process.pid);
     let released = false;
     return {
       pid: process.pid,
@@ -113,8 +115,8 @@ export async function acquireLock(stateDir: string, options: LockOptions = {}): 
         if (released) return;
         released = true;
         // The pid file goes first: a pid file without a lock is harmless, a lock naming nobody is not.
-        await fs.promises.rm(pidPath, { force: true });
-        await unlock();
+        fs.rmSync(pidPath, { force: true });
+        unlock();
       },
     };
   }
@@ -141,8 +143,8 @@ async function takeOver(dir: string, pidPath: string, deadPid: number): Promise<
   return true;
 }
 
-async function writePid(path: string, pid: number): Promise<void> {
+function writePid(path: string, pid: number): void {
   const temp = `${path}.tmp-${pid}`;
-  await fs.promises.writeFile(temp, `${pid}\n`);
-  await fs.promises.rename(temp, path);
+  fs.writeFileSync(temp, `${pid}\n`);
+  fs.renameSync(temp, path);
 }
