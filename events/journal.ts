@@ -32,7 +32,7 @@ import type { EventInput, JournalRecord } from './catalogue.ts';
 import { loadLatestCheckpoint, writeCheckpointFile } from './checkpoint.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import { GroupCommitWriter } from './group-commit.ts';
-import { corruptError, cutTornTail, firstSegmentAfter, fsyncDir, listSegments, readSegment, scanSegment } from './segments.ts';
+import { corruptError, cutTornTail, firstSegmentAfter, fsyncDirSync, listSegments, readSegment, scanSegment } from './segments.ts';
 import { UPCASTERS, upcastRecord } from './upcast.ts';
 import type { UpcasterTable } from './upcast.ts';
 
@@ -299,7 +299,7 @@ export async function openJournal<S = unknown>(opts: JournalOptions): Promise<Op
     throw corruptError(last!.path, lastSeq + 1, last!.size, `the checkpoint is at record ${after} but the journal ends at ${lastSeq}`);
   }
   // Directory entries created before a crash (segments, repairs) are made durable before anything builds on them.
-  if (durable) await fsyncDir(dir);
+  if (durable) fsyncDirSync(dir);
   const writer = new GroupCommitWriter({ dir, durable, segmentBytes: opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES, last, syncInline: opts.syncInline === true }, lastSeq);
   const journal = new SegmentJournal(dir, writer, checkpointDir, durable, upcasters, lastSeq);
   return { journal, checkpoint, tail, repaired };

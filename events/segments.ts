@@ -196,6 +196,8 @@ export function scanSegment(
 }
 
 /**
+ * Reads a whole segment (one read when the kernel allows; what the file holds now).
+ *
  * Start-up's small file-system steps (listing a directory, reading a segment or a checkpoint,
  * fsyncing a directory, making one) are synchronous calls. On this kind of machine (a VM with two
  * cores) one asynchronous fs call costs 25-300 µs of CPU in thread-pool hand-offs and wake-ups,
@@ -205,8 +207,6 @@ export function scanSegment(
  * (4 MiB) takes a few ms against tens of ms to decode its records. Appends, checkpoints and
  * torn-tail repair stay asynchronous.
  */
-
-/** Reads a whole segment (one read when the kernel allows; what the file holds now). */
 export async function readSegment(path: string): Promise<Buffer> {
   const fd = fs.openSync(path, 'r');
   try {
@@ -266,11 +266,21 @@ export async function cutTornTail(
   return keptAt;
 }
 
-/**
- * fsync a directory so that entries created, renamed or removed in it survive a crash. Synchronous
- * inside (see `readSegment`): a directory's fsync carries a few entries.
- */
+/** fsync a directory so that entries created, renamed or removed in it survive a crash. */
 export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fs.promises.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * `fsyncDir` made synchronously, for start-up (see `readSegment`). Appends and checkpoints use
+ * `fsyncDir`: on a disk a directory's fsync takes long enough that the event loop should not wait.
+ */
+export function fsyncDirSync(dir: string): void {
   const fd = fs.openSync(dir, 'r');
   try {
     fs.fsyncSync(fd);
