@@ -11,6 +11,7 @@ import { segmentName } from '../../events/segments.ts';
 import { started, tempDir } from './helpers.ts';
 
 const realFdatasync = fs.fdatasync;
+const realFdatasyncSync = fs.fdatasyncSync;
 
 /** Spies on fs.fdatasync: counts calls and tracks how many lines of `seg` were durable at the last completed one. */
 function spy(seg: string) {
@@ -29,6 +30,7 @@ function spy(seg: string) {
 
 test.after.each(() => {
   (fs as any).fdatasync = realFdatasync;
+  (fs as any).fdatasyncSync = realFdatasyncSync;
 });
 
 test('200 concurrent appends: ordered, fewer fdatasyncs, each resolved only once synced', async () => {
@@ -131,6 +133,52 @@ test('a failed fdatasync fails the batch and every later append', async () => {
   const c = await journal.append([started('c')]).catch((e) => e);
   assert.is(c.code, 'CLOSED');
   assert.is(journal.lastSeq, 0);
+  await journal.close();
+});
+
+test('syncInline: fdatasync on the event loop, none on the thread pool, each append resolved after its own', async () => {
+  const root = await tempDir('group-inline');
+  const dir = join(root, 'journal');
+  const { journal } = await openJournal({ dir, durable: true, syncInline: true });
+  const seg = join(dir, segmentName(1));
+  const pool = spy(seg);
+  let inline = 0;
+  let durableLines = 0;
+  (fs as any).fdatasyncSync = (fd: number) => {
+    inline++;
+    const lines = fs.readFileSync(seg).toString('latin1').split('\n').length - 1;
+    realFdatasyncSync(fd);
+    durableLines = Math.max(durableLines, lines);
+  };
+  for (let i = 1; i <= 5; i++) {
+    const [r] = await journal.append([started(`i${i}`)]);
+    assert.is(r.seq, i);
+    assert.ok(durableLines >= i, `record ${i} resolved before an fdatasync covered it`);
+  }
+  // Concurrent appends are still group-committed (two lanes, in order).
+  const recs = await Promise.all(Array.from({ length: 100 }, (_, i) => journal.append([started(`c${i}`)])));
+  assert.equal(recs.map((r) => r[0].seq), Array.from({ length: 100 }, (_, i) => i + 6));
+  assert.ok(durableLines >= 105);
+  assert.ok(inline > 5 && inline < 105, `inline fdatasyncs: ${inline}`);
+  assert.is(pool.calls, 0, 'no fdatasync went to the thread pool');
+  await journal.close();
+});
+
+test('syncInline: a failed fdatasync refuses its batch and every later append', async () => {
+  const root = await tempDir('group-inline-fail');
+  const dir = join(root, 'journal');
+  const { journal } = await openJournal({ dir, durable: true, syncInline: true });
+  await journal.append([started('ok')]);
+  (fs as any).fdatasyncSync = () => {
+    throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+  };
+  const failed = await journal.append([started('lost')]).then(() => null, (e) => e);
+  assert.is(failed?.code, 'CLOSED');
+  assert.match(failed.message, /EIO/);
+  assert.is(journal.lastSeq, 1);
+  (fs as any).fdatasyncSync = realFdatasyncSync;
+  const later = await journal.append([started('after')]).then(() => null, (e) => e);
+  assert.is(later?.code, 'CLOSED');
   await journal.close();
 });
 
