@@ -3,12 +3,14 @@
  * `simulate` on its own worlds, spread over child processes (`workers`, one per core by default),
  * several at once in each process, summed.
  *
- * The runs of one seed are sequential by nature (fast-check shrinks in order), and one run waits
- * on the journal's write and fdatasync (libuv's threadpool) at every append: a process running one
- * seed idles about a third of the time. Seeds share nothing (worlds, directories, fake backends,
+ * The runs of one seed are sequential by nature (fast-check shrinks in order), and one run waited
+ * on the journal's fdatasync (libuv's threadpool) at every append: a process running one seed
+ * idled about a third of the time. The simulation's engines now fdatasync inline (`syncInline`:
+ * see world.ts), which removed most of that wait; running 4 seeds per process still measured
+ * 5-12% more commands/s than 1. Seeds share nothing (worlds, directories, fake backends,
  * ids, clocks and interleavings are all per run, and an interleaving never depends on timing:
- * see `interleave.ts`), so a process runs its seeds concurrently to fill those waits, and several
- * processes use the other cores. Processes, not worker threads: threads share one libuv
+ * see `interleave.ts`), so a process runs its seeds concurrently to fill what waits remain, and
+ * several processes use the other cores. Processes, not worker threads: threads share one libuv
  * threadpool and V8's platform threads, and measured here two threads spent ~1.8x the CPU per
  * command that two processes did. Every seed's report is what `simulate({ seed })` alone would
  * report (`atelier simulate --seed N` replays it), timing aside.
