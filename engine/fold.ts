@@ -191,7 +191,7 @@ function markStrayStashes(s: FoldState, op: string, shape: WorkshopShape): void 
 }
 
 /** Every SDK layer of `shape` is accounted for and not known to be missing. */
-function layersHeld(shape: WorkshopShape, objects: FoldState['objects']): boolean {
+export function layersHeld(shape: WorkshopShape, objects: FoldState['objects']): boolean {
   return shape.sdks.every((l) => {
     const o = objects[`layers/${l.layer}`];
     return o !== undefined && o.state !== 'missing';

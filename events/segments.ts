@@ -204,8 +204,8 @@ export function scanSegment(
  * against 3-15 µs for the same call made synchronously on tmpfs, and an engine's start-up made
  * ~30 of them: most of its cost when the journal is small (the simulation restarts engines
  * thousands of times). Start-up blocks on the replay's CPU anyway; a read of the largest segment
- * (4 MiB) takes a few ms against tens of ms to decode its records. Appends, checkpoints and
- * torn-tail repair stay asynchronous.
+ * (4 MiB) takes a few ms against tens of ms to decode its records. Appends, checkpoint writes
+ * (all but listing their directory to prune it) and torn-tail repair stay asynchronous.
  */
 export async function readSegment(path: string): Promise<Buffer> {
   const fd = fs.openSync(path, 'r');

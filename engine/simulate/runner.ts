@@ -13,7 +13,7 @@
 import { isBackendError, SimulatedCrash, type Identity } from '../../backends/types.ts';
 import type { JournalRecord, OpKind } from '../../events/catalogue.ts';
 import { isAtelierError } from '../../errors.ts';
-import { canonicalJson } from '../fold.ts';
+import { canonicalJson, layersHeld } from '../fold.ts';
 import { interleave, scriptedPicker, type Picker } from './interleave.ts';
 import {
   digestOf, inventoryAccounted, InvariantViolation, noLeftoverConflict, noStrayStash, noTransientAfterReboot, ownedObjects,
@@ -326,7 +326,7 @@ function settle(ctx: Ctx, step: Step, cmds: Cmd[], results: PromiseSettledResult
         // Undone returns a broken workshop as it was: its root filesystem from the stash, but a
         // layer it had lost is still lost. The model does not track a broken workshop's layers
         // (the fold's records do, and invariant 2 holds them against the backend), so it reads them.
-        m.status = ws.sdks.every((l) => (w.e.folded.objects[`layers/${l.layer}`]?.state ?? 'missing') !== 'missing') ? 'ready' : 'broken';
+        m.status = layersHeld(ws, w.e.folded.objects) ? 'ready' : 'broken';
       }
       if (h.last === 'broken') {
         // Which layers a broken workshop keeps is the fold's business; the model follows it.
