@@ -13,11 +13,10 @@
  * atelier --state-dir /tmp/st --json replay | jq '.state.workshops'
  * ```
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JournalRecord, Plan } from '../events/catalogue.ts';
-import { decodeLine, lines } from '../events/record.ts';
-import { corruptError, listSegments } from '../events/segments.ts';
+import { corruptError, listSegments, readSegment, scanSegment } from '../events/segments.ts';
 import { upcastRecord } from '../events/upcast.ts';
 import { evolve, initialState, type FoldState } from '../engine/fold.ts';
 import { phaseSteps } from '../machines/plan.ts';
@@ -31,28 +30,23 @@ export interface JournalImage {
   readonly keptTorn: string[];
 }
 
-/** Read every record of a journal directory, read-only. Mid-file corruption is `JOURNAL_CORRUPT`. */
+/**
+ * Read every record of a journal directory, read-only, by the same rules as start-up
+ * (`scanSegment`): a torn tail (a preallocated segment's NUL filler excluded) is reported, and
+ * mid-file corruption is `JOURNAL_CORRUPT`.
+ */
 export async function readJournalImage(dir: string): Promise<JournalImage> {
   const segs = await listSegments(dir);
   const records: JournalRecord[] = [];
   let torn: JournalImage['torn'] = null;
   let expected = segs[0]?.first ?? 1;
   for (const [i, seg] of segs.entries()) {
-    const buf = await readFile(seg.path);
-    const spans = [...lines(buf)];
-    for (const [j, span] of spans.entries()) {
-      const decoded = decodeLine(buf.subarray(span.start, span.end));
-      const last = i === segs.length - 1 && j === spans.length - 1;
-      if (!decoded.ok || !span.terminated || decoded.record.seq !== expected) {
-        if (last) {
-          torn = { segment: seg.path, offset: span.start, bytes: buf.length - span.start };
-          break;
-        }
-        throw corruptError(seg.path, expected, span.start, decoded.ok ? `sequence ${decoded.record.seq} where ${expected} was expected` : decoded.why);
-      }
-      records.push(upcastRecord(decoded.record, undefined, { segment: seg.path, offset: span.start }));
-      expected++;
-    }
+    if (seg.first !== expected) throw corruptError(seg.path, expected, 0, `the segment starts at record ${seg.first}`);
+    const scan = scanSegment(seg, await readSegment(seg.path), expected, i === segs.length - 1, 0, (record, offset) => {
+      records.push(upcastRecord(record, undefined, { segment: seg.path, offset }));
+    });
+    if (scan.torn) torn = { segment: seg.path, ...scan.torn };
+    expected = scan.nextSeq;
   }
   const keptTorn = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.startsWith('torn-')).sort();
   return { records, torn, keptTorn };

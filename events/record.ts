@@ -357,33 +357,3 @@ export function decodeRecordAt(buf: Buffer, text: string | null, start: number, 
 
 /** The catalogue's event type names, each mapped to itself (an internalized string). */
 const TYPES = new Map<string, string>(Object.keys(EVENT_VERSIONS).map((t) => [t, t]));
-
-/** One line found in a buffer: its byte range (newline excluded) and whether it was terminated. */
-export interface LineSpan {
-  readonly start: number;
-  readonly end: number;
-  /** False for the last bytes of a buffer that do not end in a newline. */
-  readonly terminated: boolean;
-}
-
-/**
- * Splits a buffer into lines. A final run of bytes without a newline is returned with
- * `terminated: false` (a torn write, when it is the end of the last segment).
- *
- * @example
- * ```ts
- * for (const span of lines(buf)) decodeLine(buf.subarray(span.start, span.end));
- * ```
- */
-export function* lines(buf: Buffer): Generator<LineSpan> {
-  let start = 0;
-  while (start < buf.length) {
-    const nl = buf.indexOf(NEWLINE, start);
-    if (nl < 0) {
-      yield { start, end: buf.length, terminated: false };
-      return;
-    }
-    yield { start, end: nl, terminated: true };
-    start = nl + 1;
-  }
-}

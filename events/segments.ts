@@ -7,6 +7,18 @@
  * last segment, nothing valid after them) from corruption (a bad record with valid ones after it,
  * or a gap in the sequence), which is refused: committed history is never truncated.
  *
+ * **Preallocated segments.** A durable journal writes most segments into a file it filled with NUL
+ * bytes beforehand (see `group-commit.ts`): overwriting allocated blocks lets each fdatasync skip
+ * the file-system journal commit that growing a file costs. While such a segment is open, or
+ * after a crash, the file ends in NUL filler after the last record; closing (or rolling past) a
+ * segment cuts the filler, and start-up cuts it from the last segment, so a journal at rest is
+ * plain JSON lines (but for an earlier segment's filler when a crash came right after a roll,
+ * which readers skip). A record line never holds a NUL byte (JSON escapes it), so readers take the
+ * data to end at the last non-NUL byte. Two batches may be in flight at a crash, and the disk may
+ * write their sectors in any order: the bytes after the last synced record can then hold a hole
+ * (NUL, never written) with records after it. A bad line holding a NUL, in the last segment,
+ * within `UNSYNCED_WINDOW` bytes of the data's end, is such a tear; anything else is corruption.
+ *
  * @example
  * ```ts
  * const segs = await listSegments('/state/journal');
@@ -29,6 +41,25 @@ export interface SegmentInfo {
 }
 
 const NEWLINE = 0x0a;
+
+/**
+ * The largest batch the writer puts in a preallocated segment (a bigger one starts a plain
+ * segment, which grows as it is written and so can show no hole after a crash).
+ */
+export const PREALLOCATED_BATCH_MAX = 256 * 1024;
+
+/**
+ * How far from the data's end a crash can leave a hole in a preallocated segment: what may be in
+ * flight, two batches (the writer's `SYNC_LANES`) of at most `PREALLOCATED_BATCH_MAX` bytes.
+ */
+export const UNSYNCED_WINDOW = 2 * PREALLOCATED_BATCH_MAX;
+
+/** Where a segment's data ends: after its last byte that is not NUL filler (see the header). */
+export function dataEnd(buf: Uint8Array): number {
+  let n = buf.length;
+  while (n > 0 && buf[n - 1] === 0) n--;
+  return n;
+}
 
 const SEGMENT_RE = /^(\d{12,})\.jsonl$/;
 
@@ -83,8 +114,10 @@ export interface SegmentScan {
   readonly offsets: number[];
   /** The seq the next record must have. */
   readonly nextSeq: number;
-  /** Where the torn tail starts and how long it is (last segment only). */
+  /** Where the torn tail starts and how long it is, filler excluded (last segment only). */
   readonly torn: { readonly offset: number; readonly bytes: number } | null;
+  /** Where the data ends: the NUL filler of a preallocated segment starts here (`dataEnd`). */
+  readonly end: number;
 }
 
 const WHY: Record<SealFailure | 'unterminated', string> = {
@@ -141,10 +174,10 @@ export function scanSegment(
 ): SegmentScan {
   const records: JournalRecord[] = [];
   const offsets: number[] = [];
-  const ascii = isAscii(buf);
+  const n = dataEnd(buf);
+  const ascii = isAscii(n === buf.length ? buf : buf.subarray(0, n));
   // Decoded when the first record to parse is met (a segment wholly under a checkpoint never is).
   let text: string | null = null;
-  const n = buf.length;
   let seq = expected;
   let start = 0;
   while (start < n) {
@@ -160,7 +193,7 @@ export function scanSegment(
       // Anything else takes the full path below, for the precise error.
     }
     // A segment partly under a checkpoint has its (short) tail decoded line by line instead.
-    if (ascii && text === null && parseAfter < expected) text = buf.toString('latin1');
+    if (ascii && text === null && parseAfter < expected) text = buf.toString('latin1', 0, n);
     const r = nl < 0 ? ('unterminated' as const) : decodeRecordAt(buf, text, start, nl);
     if (typeof r !== 'string') {
       if (r.seq !== seq) {
@@ -175,7 +208,8 @@ export function scanSegment(
       start = nl + 1;
       continue;
     }
-    // A bad line is a torn tail only if it is in the last segment and nothing valid follows it.
+    // A bad line is a torn tail only if it is in the last segment and nothing valid follows it,
+    // or a hole does (see the header).
     let validAfter = false;
     for (let at = nl < 0 ? n : nl + 1; at < n; ) {
       const next = buf.indexOf(NEWLINE, at);
@@ -186,13 +220,20 @@ export function scanSegment(
       }
       at = next + 1;
     }
-    if (!isLast || validAfter) {
+    // Valid records after a hole (a NUL in the bad line) are unsynced ones from the same crash.
+    const hole = validAfter && n - start <= UNSYNCED_WINDOW && holdsNul(buf, start, nl < 0 ? n : nl);
+    if (!isLast || (validAfter && !hole)) {
       const after = validAfter ? 'valid records follow it' : 'it is not the last segment';
       throw corruptError(seg.path, seq, start, `${WHY[r]} and ${after}`);
     }
-    return { records, offsets, nextSeq: seq, torn: { offset: start, bytes: n - start } };
+    return { records, offsets, nextSeq: seq, torn: { offset: start, bytes: n - start }, end: n };
   }
-  return { records, offsets, nextSeq: seq, torn: null };
+  return { records, offsets, nextSeq: seq, torn: null, end: n };
+}
+
+function holdsNul(buf: Buffer, start: number, end: number): boolean {
+  const at = buf.indexOf(0, start);
+  return at >= 0 && at < end;
 }
 
 /**
@@ -264,6 +305,20 @@ export async function cutTornTail(
   }
   if (durable) await fsyncDir(dir);
   return keptAt;
+}
+
+/**
+ * Cuts a segment to `size` bytes (a preallocated segment's NUL filler, which holds nothing to
+ * keep), synchronously as start-up's other small steps (see `readSegment`); fsynced when durable.
+ */
+export function truncateSegment(path: string, size: number, durable: boolean): void {
+  const fd = fs.openSync(path, 'r+');
+  try {
+    fs.ftruncateSync(fd, size);
+    if (durable) fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** fsync a directory so that entries created, renamed or removed in it survive a crash. */

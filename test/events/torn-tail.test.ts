@@ -70,9 +70,10 @@ test('a last record with a bad checksum, or trailing zeros, is torn too', async 
       bytes[10] ^= 0x20;
       await fs.promises.writeFile(seg, Buffer.concat([p.buf.subarray(0, p.lastStart), bytes]));
     } else {
-      // A crash can leave allocated but unwritten blocks: zeros after the last good record.
-      bytes = Buffer.concat([p.buf.subarray(p.lastStart, p.lastStart + 20), Buffer.alloc(4096)]);
-      await fs.promises.writeFile(seg, Buffer.concat([p.buf.subarray(0, p.lastStart), bytes]));
+      // A crash can leave allocated but unwritten blocks (or a preallocated segment's filler):
+      // zeros after the torn record. They hold nothing, so only the record's bytes are kept.
+      bytes = p.buf.subarray(p.lastStart, p.lastStart + 20);
+      await fs.promises.writeFile(seg, Buffer.concat([p.buf.subarray(0, p.lastStart), bytes, Buffer.alloc(4096)]));
     }
     await recoverFrom(root, seg, { offset: p.lastStart, bytes });
   }
