@@ -11,7 +11,7 @@
  *   state of 1,000 workshops as one JSON file (temp file, fsync, rename, fsync dir) per event.
  *
  * Each round of the journal warms up untimed first (the JIT, and the journal's first segment: a
- * durable journal writes later segments into preallocated files, see events/group-commit.ts), so
+ * durable journal writes later segments into preallocated files, see events/preallocation.ts), so
  * the figure is a running journal's rate. The baseline appends to a file that grows, as the issue
  * defines it; a raw loop into a preallocated file is faster (see bench/README.md).
  *
@@ -75,7 +75,7 @@ async function journalRate(durable: boolean, concurrency: number, seconds: numbe
     };
     // Warm up before timing: the JIT, and the journal's first segment, which is created before a
     // preallocated one can be ready (a journal that has run a while is in preallocated segments:
-    // see events/group-commit.ts). At most WARMUP_MS, so the slow figures (c1) do not wait for a
+    // see events/preallocation.ts). At most WARMUP_MS, so the slow figures (c1) do not wait for a
     // whole segment: they are measured in the first one.
     const warmUntil = now() + WARMUP_MS;
     let warmed = 0;

@@ -29,17 +29,11 @@
  * fdatasync, and a batch that starts a segment is synced alone, directory entry included, before
  * anything is written after it.
  *
- * **Preallocation** (`preallocate`, durable journals on a disk): once a segment is half full, the
- * next one is written ahead as `PREALLOCATED_NAME`, full of NUL bytes and fsynced, on the thread
- * pool; the roll renames it into place if it is ready (else creates an empty segment as before).
- * Batches then overwrite allocated blocks at their offset instead of growing the file, so an
- * fdatasync writes data only, without the file-system journal commit that a new size and new
- * blocks need: 199-230 µs against 300-329 µs here for a 128-record batch. The filler is cut when
- * the segment is closed or rolled past, and at start-up after a crash, so segments at rest are
- * plain lines. A next segment already written is kept when the writer closes, for the next one
- * (an engine run from the CLI lives for one command: it must not write 4 MiB every time). In a
- * preallocated segment a crash can leave a hole (see `segments.ts`); a batch over
- * `PREALLOCATED_BATCH_MAX` starts a plain segment instead, which bounds where a hole can be.
+ * **Preallocation** (`preallocate`, durable journals on a disk; `preallocation.ts`): once a
+ * segment is half full the next one is written ahead in NUL bytes, and the roll renames it into
+ * place, so batches overwrite allocated blocks at their offset and each fdatasync writes data
+ * only. The filler is cut when the segment is closed or rolled past; a batch over
+ * `PREALLOCATED_BATCH_MAX` starts a plain segment, which bounds where a crash can leave a hole.
  *
  * After a failed write or fdatasync the writer refuses every later batch: what the kernel did with
  * the failed pages is unknown (a retried fsync can report success for lost data), so the only safe
@@ -58,7 +52,8 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import { AtelierError } from '../errors.ts';
 import { recordLineReserve, writeRecordLine } from './record.ts';
-import { PREALLOCATED_BATCH_MAX, UNSYNCED_WINDOW, fsyncDir, segmentName } from './segments.ts';
+import { NextSegment, PREALLOCATED_BATCH_MAX, UNSYNCED_WINDOW } from './preallocation.ts';
+import { fsyncDir, segmentName } from './segments.ts';
 
 export interface WriterOptions {
   readonly dir: string;
@@ -68,20 +63,11 @@ export interface WriterOptions {
   readonly last: { readonly path: string; readonly size: number } | null;
   /** fdatasync on the event loop instead of the thread pool (see `JournalOptions.syncInline`). */
   readonly syncInline?: boolean;
-  /** Write each next segment ahead, full of NUL bytes (durable journals only; see the header). */
+  /** Write each next segment ahead, full of NUL bytes (durable journals only; `preallocation.ts`). */
   readonly preallocate?: boolean;
-  /** `PREALLOCATED_NAME` in `dir` is a whole next segment (`segmentBytes` long), left by the last writer. */
+  /** The next segment is already written (`keepPreallocated`), left by the last writer. */
   readonly preallocated?: boolean;
 }
-
-/** The next segment while it is being preallocated, and once it is ready to roll to. */
-interface NextSegment {
-  readonly path: string;
-  state: 'filling' | 'ready' | 'failed';
-}
-
-/** The file the next segment is preallocated in. Not a segment's name: readers skip it. */
-export const PREALLOCATED_NAME = 'next-segment.prealloc';
 
 interface Pending {
   readonly lastSeq: number;
@@ -144,10 +130,8 @@ export class GroupCommitWriter {
   private segSize: number;
   /** The segment was preallocated: the file runs on past `segSize` in NUL filler, cut when it is closed. */
   private prefilled = false;
-  private readonly preallocate: boolean;
-  private next: NextSegment | null = null;
-  /** Settles once the next segment's preallocation has ended, whatever its outcome. */
-  preallocation: Promise<void> = Promise.resolve();
+  /** The next segment, written ahead (null: no preallocation). */
+  private readonly next: NextSegment | null;
   private failure: unknown = null;
   private closed = false;
   /** Highest seq known to be on disk. */
@@ -160,8 +144,12 @@ export class GroupCommitWriter {
     this.segPath = opts.last?.path ?? null;
     this.segSize = opts.last?.size ?? 0;
     this.durableSeq = durableSeq;
-    this.preallocate = opts.preallocate === true && opts.durable;
-    if (this.preallocate && opts.preallocated === true) this.next = { path: join(opts.dir, PREALLOCATED_NAME), state: 'ready' };
+    this.next = opts.preallocate === true && opts.durable ? new NextSegment(opts.dir, opts.segmentBytes, opts.preallocated === true) : null;
+  }
+
+  /** Settles once the next segment's preallocation (if one started) has ended: for tests. */
+  get preallocation(): Promise<void> {
+    return this.next?.done ?? Promise.resolve();
   }
 
   /**
@@ -277,7 +265,7 @@ export class GroupCommitWriter {
     const batch: Batch = { bytes, waiters, created, synced: false };
     this.segSize += bytes.length;
     this.flushes++;
-    if (this.preallocate && this.next === null && this.segSize * 2 >= this.opts.segmentBytes) this.preallocateNext();
+    if (this.next !== null && this.segSize * 2 >= this.opts.segmentBytes) this.next.prepare();
     if (!this.opts.durable) {
       this.complete(batch);
       return;
@@ -336,16 +324,6 @@ export class GroupCommitWriter {
     return this.prefilled && bytes > PREALLOCATED_BATCH_MAX;
   }
 
-  /** Starts filling the next segment (see the header); a failure only means it will start empty. */
-  private preallocateNext(): void {
-    const next: NextSegment = { path: join(this.opts.dir, PREALLOCATED_NAME), state: 'filling' };
-    this.next = next;
-    this.preallocation = fillWithNul(next.path, this.opts.segmentBytes).then(
-      () => void (next.state = 'ready'),
-      () => void (next.state = 'failed'),
-    );
-  }
-
   /** Opens the segment a batch goes to, rolling to a new one past `segmentBytes`; true when it created one. */
   private open(firstSeq: number, bytes: number): boolean {
     let created = false;
@@ -360,11 +338,7 @@ export class GroupCommitWriter {
       this.segSize = 0;
       this.prefilled = false;
       created = true;
-      const next = this.next;
-      if (next !== null && next.state === 'ready' && bytes <= PREALLOCATED_BATCH_MAX) {
-        this.next = null;
-        this.prefilled = renameIfPresent(next.path, this.segPath);
-      } else if (next !== null && next.state === 'failed') this.next = null; // the new segment tries again when half full
+      this.prefilled = bytes <= PREALLOCATED_BATCH_MAX && this.next !== null && this.next.takeAs(this.segPath);
     }
     if (this.fd === null) this.fd = fs.openSync(this.segPath!, fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o644);
     return created;
@@ -418,38 +392,7 @@ export class GroupCommitWriter {
       fs.closeSync(fd);
     }
     // A next segment being written is finished (and kept, for the next writer) before closing.
-    await this.preallocation;
-  }
-}
-
-/**
- * Renames the preallocated file into place as the new segment (its new name is made durable with
- * the segment's first batch, as a created segment's entry is). False when it cannot be: the
- * segment is then created empty, as without preallocation.
- */
-function renameIfPresent(from: string, to: string): boolean {
-  try {
-    fs.renameSync(from, to);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-let nulChunk: Buffer | null = null;
-
-/** Creates (or refills) `path` with `bytes` NUL bytes and fsyncs it: blocks allocated, size durable. */
-async function fillWithNul(path: string, bytes: number): Promise<void> {
-  nulChunk ??= Buffer.alloc(1024 * 1024);
-  const fh = await fs.promises.open(path, 'w', 0o644);
-  try {
-    for (let at = 0; at < bytes; ) {
-      const { bytesWritten } = await fh.write(nulChunk, 0, Math.min(nulChunk.length, bytes - at), at);
-      at += bytesWritten;
-    }
-    await fh.sync();
-  } finally {
-    await fh.close();
+    await this.next?.done;
   }
 }
 

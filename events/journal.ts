@@ -7,14 +7,14 @@
  * state/journal/000000000001.jsonl      records 1..k, one JSON object a line (see record.ts)
  * state/journal/000000004242.jsonl      the next segment, from record 4242
  * state/journal/torn-4300-1024.bin      bytes cut off a torn tail, kept for the replay debugger
- * state/journal/next-segment.prealloc   the next segment, written ahead (NUL bytes: see group-commit.ts)
+ * state/journal/next-segment.prealloc   the next segment, written ahead (NUL bytes: see preallocation.ts)
  * state/checkpoints/checkpoint-000000004000.json
  * ```
  * While a durable journal is open its last segment usually ends in NUL filler (it was
- * preallocated: see group-commit.ts); closing cuts it, so segments at rest are plain lines.
+ * preallocated: see preallocation.ts); closing cuts it, so segments at rest are plain lines.
  * Opening reads the newest valid checkpoint, skips every segment wholly covered by it, verifies
- * the rest (seals, sequence continuity), cuts a torn tail (and a crash's filler), and returns the records after the
- * checkpoint upcast to current versions. The volatile journal (transient containers, in the run
+ * the rest (seals, sequence continuity), cuts a torn tail (and a crash's filler), and returns the
+ * records after the checkpoint upcast to current versions. The volatile journal (transient containers, in the run
  * directory) is the same code with `durable: false`: no fsync, no checkpoints, and a directory
  * lost to a reboot simply starts empty.
  *
@@ -34,7 +34,8 @@ import { EVENT_VERSIONS } from './catalogue.ts';
 import type { EventInput, JournalRecord } from './catalogue.ts';
 import { loadLatestCheckpoint, writeCheckpointFile } from './checkpoint.ts';
 import type { Checkpoint } from './checkpoint.ts';
-import { GroupCommitWriter, PREALLOCATED_NAME } from './group-commit.ts';
+import { GroupCommitWriter } from './group-commit.ts';
+import { keepPreallocated } from './preallocation.ts';
 import { corruptError, cutTornTail, firstSegmentAfter, fsyncDirSync, listSegments, readSegment, scanSegment, truncateSegment } from './segments.ts';
 import { UPCASTERS, upcastRecord } from './upcast.ts';
 import type { UpcasterTable } from './upcast.ts';
@@ -59,7 +60,7 @@ export interface JournalOptions {
   syncInline?: boolean;
   /**
    * Write each next segment ahead of time, full of NUL bytes, so appends overwrite allocated
-   * blocks and each fdatasync writes data only (see `group-commit.ts`). Default: durable journals
+   * blocks and each fdatasync writes data only (see `preallocation.ts`). Default: durable journals
    * not synced inline (on tmpfs it would only cost memory).
    */
   preallocate?: boolean;
@@ -251,24 +252,6 @@ class SegmentJournal implements Journal {
 }
 
 /**
- * Whether the next segment the last writer preallocated can be rolled into: it is whole
- * (`bytes` long; only NUL bytes are ever written to it, so whatever a crash left of it reads as
- * NUL). Otherwise (cut short by a crash, another segment size, preallocation off) it is removed.
- */
-function keepPreallocated(path: string, bytes: number): boolean {
-  let size: number;
-  try {
-    size = fs.statSync(path).size;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw e;
-  }
-  if (size === bytes) return true;
-  fs.rmSync(path, { force: true });
-  return false;
-}
-
-/**
  * Opens (creating if needed) a journal: loads the latest valid checkpoint, verifies and returns the
  * tail after it, cutting off a torn last record. The caller must hold the state directory's lock
  * (`acquireLock`) for a durable journal.
@@ -335,7 +318,7 @@ export async function openJournal<S = unknown>(opts: JournalOptions): Promise<Op
   }
   const segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
   const preallocate = opts.preallocate ?? (durable && opts.syncInline !== true);
-  const preallocated = durable && keepPreallocated(join(dir, PREALLOCATED_NAME), preallocate ? segmentBytes : -1);
+  const preallocated = durable && keepPreallocated(dir, preallocate ? segmentBytes : -1);
   // Directory entries created before a crash (segments, repairs) are made durable before anything builds on them.
   if (durable) fsyncDirSync(dir);
   const writer = new GroupCommitWriter({ dir, durable, segmentBytes, last, syncInline: opts.syncInline === true, preallocate, preallocated }, lastSeq);

@@ -8,7 +8,7 @@
  * or a gap in the sequence), which is refused: committed history is never truncated.
  *
  * **Preallocated segments.** A durable journal writes most segments into a file it filled with NUL
- * bytes beforehand (see `group-commit.ts`): overwriting allocated blocks lets each fdatasync skip
+ * bytes beforehand (see `preallocation.ts`): overwriting allocated blocks lets each fdatasync skip
  * the file-system journal commit that growing a file costs. While such a segment is open, or
  * after a crash, the file ends in NUL filler after the last record; closing (or rolling past) a
  * segment cuts the filler, and start-up cuts it from the last segment, so a journal at rest is
@@ -30,6 +30,7 @@ import { join } from 'node:path';
 import { AtelierError } from '../errors.ts';
 import type { JournalRecord } from './catalogue.ts';
 import { isAscii } from 'node:buffer';
+import { UNSYNCED_WINDOW } from './preallocation.ts';
 import { checkSeal, decodeRecordAt, seqOfLine } from './record.ts';
 import type { SealFailure } from './record.ts';
 
@@ -41,18 +42,6 @@ export interface SegmentInfo {
 }
 
 const NEWLINE = 0x0a;
-
-/**
- * The largest batch the writer puts in a preallocated segment (a bigger one starts a plain
- * segment, which grows as it is written and so can show no hole after a crash).
- */
-export const PREALLOCATED_BATCH_MAX = 256 * 1024;
-
-/**
- * How far from the data's end a crash can leave a hole in a preallocated segment: what may be in
- * flight, two batches (the writer's `SYNC_LANES`) of at most `PREALLOCATED_BATCH_MAX` bytes.
- */
-export const UNSYNCED_WINDOW = 2 * PREALLOCATED_BATCH_MAX;
 
 /** Where a segment's data ends: after its last byte that is not NUL filler (see the header). */
 export function dataEnd(buf: Uint8Array): number {

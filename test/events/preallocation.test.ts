@@ -6,13 +6,14 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import fc from 'fast-check';
 import fs from 'node:fs';
 import { join } from 'node:path';
 import type { EventInput } from '../../events/catalogue.ts';
-import { PREALLOCATED_NAME } from '../../events/group-commit.ts';
 import { openJournal } from '../../events/journal.ts';
 import { encodeRecord } from '../../events/record.ts';
-import { PREALLOCATED_BATCH_MAX, UNSYNCED_WINDOW, segmentName } from '../../events/segments.ts';
+import { PREALLOCATED_BATCH_MAX, PREALLOCATED_NAME, UNSYNCED_WINDOW } from '../../events/preallocation.ts';
+import { scanSegment, segmentName } from '../../events/segments.ts';
 import { readJournalImage } from '../../cli/replay.ts';
 import { lineStarts, rejection, started, tempDir } from './helpers.ts';
 
@@ -207,6 +208,129 @@ test('an earlier segment left with filler (a crash right after a roll) is read w
   assert.equal(opened.tail.map((r) => r.seq), [1, 2, 3, 4, 5, 6, 7]);
   assert.is(opened.repaired, null);
   await opened.journal.close();
+});
+
+test('the real writer, crashed mid-stream in a preallocated segment with unsynced sectors lost, keeps every acknowledged record', async () => {
+  const root = await tempDir('prealloc-live');
+  const dir = join(root, 'journal');
+  const segmentBytes = 256 * 1024;
+  const { journal } = await openJournal({ dir, durable: true, segmentBytes });
+  let seq = 0;
+  while ((await segments(dir)).length < 2) {
+    await journal.append(Array.from({ length: 100 }, () => started(`c${++seq}`)));
+    await (journal as unknown as { preallocation: Promise<void> }).preallocation;
+  }
+  const segPath = join(dir, (await segments(dir))[1]);
+  assert.is(fs.statSync(segPath).size, segmentBytes, 'appending into a preallocated segment');
+  // Spy: the bytes written (by offset) and those a completed fdatasync covers.
+  const realWriteSync = fs.writeSync;
+  const realFdatasync = fs.fdatasync;
+  let written = 0;
+  let durable = 0;
+  let maxUnsynced = 0;
+  let rng = 7;
+  const random = () => ((rng = (rng * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  (fs as any).writeSync = (fd: number, buf: Buffer, off: number, len: number, pos: number) => {
+    const n = realWriteSync(fd, buf, off, len, pos);
+    written = Math.max(written, pos + n);
+    maxUnsynced = Math.max(maxUnsynced, written - durable);
+    return n;
+  };
+  (fs as any).fdatasync = (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+    const covered = written;
+    realFdatasync(fd, (err) => setTimeout(() => {
+      if (!err) durable = Math.max(durable, covered);
+      cb(err);
+    }, Math.floor(random() * 3)));
+  };
+  let image: Buffer | null = null;
+  let ackedAtCrash = 0;
+  let unsyncedAtCrash = 0;
+  let lastAcked = 0;
+  try {
+    const appender = async (w: number) => {
+      for (let i = 0; i < 40 && image === null; i++) {
+        const [r] = await journal.append([started(`w${w}-${i}`)]);
+        lastAcked = Math.max(lastAcked, r.seq);
+        if (image === null && r.seq > seq + 1500) {
+          // The crash: what the page cache holds now, and what is acknowledged.
+          image = fs.readFileSync(segPath);
+          ackedAtCrash = lastAcked;
+          const lost = { from: durable, to: written };
+          unsyncedAtCrash = written - durable;
+          for (let sector = lost.from & ~511; sector < lost.to; sector += 512) {
+            if (random() < 0.5) image.fill(0, Math.max(sector, lost.from), Math.min(sector + 512, lost.to));
+          }
+        }
+        if (random() < 0.3) await new Promise((r) => setTimeout(r, 1));
+      }
+    };
+    await Promise.all(Array.from({ length: 64 }, (_, w) => appender(w)));
+  } finally {
+    (fs as any).writeSync = realWriteSync;
+    (fs as any).fdatasync = realFdatasync;
+  }
+  await journal.close();
+  assert.ok(image !== null && ackedAtCrash > seq, 'crashed mid-stream');
+  assert.ok(unsyncedAtCrash > 0, 'with a batch written and not yet synced');
+  assert.ok(maxUnsynced <= UNSYNCED_WINDOW, `unsynced bytes stayed within the window: ${maxUnsynced}`);
+  fs.writeFileSync(segPath, image!);
+  const opened = await openJournal({ dir, durable: true, segmentBytes });
+  const seqs = opened.tail.map((r) => r.seq);
+  assert.equal(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1));
+  assert.ok(seqs.length >= ackedAtCrash, `every acknowledged record is back: ${seqs.length} >= ${ackedAtCrash}`);
+  await opened.journal.close();
+});
+
+const SEED = Number(process.env.ATELIER_PREALLOC_SEED ?? 20261201);
+
+test('a crash losing any sectors of the unsynced batches keeps every acknowledged record (property)', () => {
+  console.log(`preallocation: seed ${SEED}`);
+  const line = (seq: number, pad: number) => encodeRecord({ seq, v: 1, ...started(`c${seq}-${'p'.repeat(pad)}`) });
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 40 }),
+      fc.array(fc.integer({ min: 0, max: 300 }), { minLength: 1, maxLength: 400 }),
+      fc.integer({ min: 0, max: 8192 }),
+      fc.double({ min: 0, max: 1, noNaN: true }),
+      fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+      (acked, pads, filler, lossRate, lossSeed) => {
+        let synced = '';
+        for (let seq = 1; seq <= acked; seq++) synced += line(seq, seq % 7);
+        const unsyncedLines = pads.map((pad, i) => line(acked + 1 + i, pad));
+        const unsynced = Buffer.from(unsyncedLines.join(''));
+        fc.pre(unsynced.length <= UNSYNCED_WINDOW);
+        const head = Buffer.from(synced);
+        const image = Buffer.concat([head, unsynced, Buffer.alloc(filler)]);
+        // Sectors of the unsynced bytes the disk never wrote read as the filler they overwrote.
+        let rng = lossSeed;
+        const random = () => ((rng = (rng * 1103515245 + 12345) >>> 0) / 2 ** 32);
+        let lostAt = -1;
+        for (let sector = head.length & ~511; sector < head.length + unsynced.length; sector += 512) {
+          if (random() >= lossRate) continue;
+          const from = Math.max(sector, head.length);
+          image.fill(0, from, Math.min(sector + 512, head.length + unsynced.length));
+          if (lostAt < 0) lostAt = from;
+        }
+        const seqs: number[] = [];
+        const scan = scanSegment({ name: segmentName(1), path: segmentName(1), first: 1 }, image, 1, true, 0, (r) => void seqs.push(r.seq));
+        // Every acknowledged record, then the unsynced ones up to the first lost byte.
+        const kept = seqs.length;
+        assert.ok(kept >= acked, `acknowledged records lost: kept ${kept} of ${acked}`);
+        assert.equal(seqs, Array.from({ length: kept }, (_, i) => i + 1));
+        let end = head.length;
+        for (let i = 0; i < kept - acked; i++) end += Buffer.byteLength(unsyncedLines[i]);
+        if (lostAt < 0) assert.is(kept, acked + pads.length, 'nothing lost, nothing cut');
+        else {
+          assert.ok(end <= lostAt, 'no record past the first lost byte is taken');
+          // The rest is a torn tail, or only NUL (all of it lost): filler, nothing to keep.
+          if (scan.torn) assert.is(scan.torn.offset, end);
+          else assert.is(scan.end, end);
+        }
+      },
+    ),
+    { seed: SEED, numRuns: 300 },
+  );
 });
 
 test.run();
