@@ -18,8 +18,8 @@
  *    closed or rolled past, and by start-up after a crash (see `segments.ts`), so segments at rest
  *    are plain lines.
  * 4. A next segment already written is kept when the writer closes, and `keepPreallocated` hands
- *    it to the next writer (an engine run from the CLI lives for one command: it must not write
- *    a segment's worth of NUL bytes every time).
+ *    it to the next writer if it is whole and still NUL (an engine run from the CLI lives for one
+ *    command: it must not write a segment's worth of NUL bytes every time).
  *
  * The price of overwriting: two batches may be in flight at a crash and the disk may write their
  * sectors in any order, so the bytes after the last synced record can hold a hole (NUL: never
@@ -95,23 +95,34 @@ export class NextSegment {
 }
 
 /**
- * At start-up: whether the next segment the last writer preallocated can be rolled into, i.e. it
- * is whole (`bytes` long; only NUL bytes are ever written to it, so whatever a crash left of it
- * reads as NUL). Otherwise (cut short by a crash, another segment size, or `bytes` < 0 when
- * preallocation is off) it is removed.
+ * At start-up: whether the next segment the last writer preallocated can be rolled into: it is
+ * whole (`bytes` long) and still all NUL. Otherwise it is removed: cut short by a crash, of
+ * another segment size, preallocation off (`bytes` < 0), or a segment whose rename a crash lost
+ * after its first batch was written into it (that batch was never acknowledged: it is
+ * acknowledged only once the rename is durable, and nothing is written after it before then, so
+ * its bytes are within the first `PREALLOCATED_BATCH_MAX`).
  */
 export function keepPreallocated(dir: string, bytes: number): boolean {
   const path = join(dir, PREALLOCATED_NAME);
-  let size: number;
+  let fd: number;
   try {
-    size = fs.statSync(path).size;
+    fd = fs.openSync(path, 'r');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw e;
   }
-  if (size === bytes) return true;
-  fs.rmSync(path, { force: true });
-  return false;
+  let whole = false;
+  try {
+    if (fs.fstatSync(fd).size === bytes) {
+      const head = Buffer.alloc(Math.min(bytes, PREALLOCATED_BATCH_MAX));
+      const n = fs.readSync(fd, head, 0, head.length, 0);
+      whole = n === head.length && head.equals(Buffer.alloc(head.length));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (!whole) fs.rmSync(path, { force: true });
+  return whole;
 }
 
 let nulChunk: Buffer | null = null;

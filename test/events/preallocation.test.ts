@@ -91,6 +91,14 @@ test('a next segment written ahead is kept when the journal closes, and the next
   assert.not.ok(fs.existsSync(ahead), 'one of another size (cut short by a crash) is removed');
   assert.is(c.tail.length, seq);
   await c.journal.close();
+  // A crash lost the rename of a next segment after its first batch was written into it.
+  const lostRename = Buffer.alloc(segmentBytes);
+  lostRename.write(encodeRecord({ seq: seq + 1, v: 1, ...started('never-acknowledged') }));
+  fs.writeFileSync(ahead, lostRename);
+  const d = await openJournal({ dir, durable: true, segmentBytes });
+  assert.not.ok(fs.existsSync(ahead), 'one holding records is not a next segment: removed');
+  assert.is(d.tail.length, seq);
+  await d.journal.close();
 });
 
 test('a batch over PREALLOCATED_BATCH_MAX in a preallocated segment starts a plain one', async () => {
