@@ -336,7 +336,6 @@ export class GroupCommitWriter {
       }
       this.segPath = join(this.opts.dir, segmentName(firstSeq));
       this.segSize = 0;
-      this.prefilled = false;
       created = true;
       this.prefilled = bytes <= PREALLOCATED_BATCH_MAX && this.next !== null && this.next.takeAs(this.segPath);
     }
