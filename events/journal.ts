@@ -14,9 +14,9 @@
  * preallocated: see preallocation.ts); closing cuts it, so segments at rest are plain lines.
  * Opening reads the newest valid checkpoint, skips every segment wholly covered by it, verifies
  * the rest (seals, sequence continuity), cuts a torn tail (and a crash's filler), and returns the
- * records after the checkpoint upcast to current versions. The volatile journal (transient containers, in the run
- * directory) is the same code with `durable: false`: no fsync, no checkpoints, and a directory
- * lost to a reboot simply starts empty.
+ * records after the checkpoint upcast to current versions. The volatile journal (transient
+ * containers, in the run directory) is the same code with `durable: false`: no fsync, no
+ * checkpoints, no preallocation, and a directory lost to a reboot simply starts empty.
  *
  * @example
  * ```ts
