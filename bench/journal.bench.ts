@@ -67,27 +67,26 @@ async function journalRate(durable: boolean, concurrency: number, seconds: numbe
     // Events are built before the clock starts, as the baseline's records are: the figure is
     // the journal's cost, not the caller's cost of making objects.
     const events = Array.from({ length: EVENT_POOL }, (_, i) => [event(i)]);
-    const worker = async (w: number) => {
-      for (let i = w; !stop; i += concurrency) {
-        await journal.append(events[i % EVENT_POOL]);
-        count++;
-      }
-    };
+    const appenders = (more: () => boolean, appended: () => void) =>
+      Promise.all(
+        Array.from({ length: concurrency }, async (_, w) => {
+          for (let i = w; more(); i += concurrency) {
+            await journal.append(events[i % EVENT_POOL]);
+            appended();
+          }
+        }),
+      );
     // Warm up before timing: the JIT, and the journal's first segment, which is created before a
     // preallocated one can be ready (a journal that has run a while is in preallocated segments:
     // see events/preallocation.ts). At most WARMUP_MS, so the slow figures (c1) do not wait for a
     // whole segment: they are measured in the first one.
     const warmUntil = now() + WARMUP_MS;
     let warmed = 0;
-    await Promise.all(
-      Array.from({ length: concurrency }, async (_, w) => {
-        for (let i = w; warmed < WARMUP_RECORDS && now() < warmUntil; i += concurrency, warmed++) await journal.append(events[i % EVENT_POOL]);
-      }),
-    );
+    await appenders(() => warmed < WARMUP_RECORDS && now() < warmUntil, () => warmed++);
     const flushesBefore = (journal as unknown as { flushes: number }).flushes;
     const start = now();
     const timer = setTimeout(() => (stop = true), seconds * 1000);
-    await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
+    await appenders(() => !stop, () => count++);
     const elapsed = (now() - start) / 1000;
     clearTimeout(timer);
     const flushes = (journal as unknown as { flushes: number }).flushes - flushesBefore;

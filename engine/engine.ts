@@ -441,7 +441,7 @@ function defaultRunDir(): string {
 export async function openEngine(opts: EngineOptions): Promise<EngineImpl> {
   const owner = opts.owner ?? ownerName(userInfo());
   const runDir = opts.runDir ?? defaultRunDir();
-  // Creates the state directory when needed.
+  // acquireLock creates the state directory when needed.
   const lock = await acquireLock(opts.stateDir);
   let journal: Journal | undefined;
   let volatile: Journal | undefined;

@@ -44,7 +44,7 @@ export interface SegmentInfo {
 const NEWLINE = 0x0a;
 
 /** Where a segment's data ends: after its last byte that is not NUL filler (see the header). */
-export function dataEnd(buf: Uint8Array): number {
+function dataEnd(buf: Uint8Array): number {
   let n = buf.length;
   while (n > 0 && buf[n - 1] === 0) n--;
   return n;
@@ -235,7 +235,8 @@ function holdsNul(buf: Buffer, start: number, end: number): boolean {
  * ~30 of them: most of its cost when the journal is small (the simulation restarts engines
  * thousands of times). Start-up blocks on the replay's CPU anyway; a read of the largest segment
  * (4 MiB) takes a few ms against tens of ms to decode its records. Appends, checkpoint writes
- * (all but listing their directory to prune it) and torn-tail repair stay asynchronous.
+ * (all but listing their directory to prune it) and writing a torn tail's keepsake stay
+ * asynchronous.
  */
 export async function readSegment(path: string): Promise<Buffer> {
   const fd = fs.openSync(path, 'r');
@@ -285,20 +286,14 @@ export async function cutTornTail(
     await fh.close();
   }
   // The keepsake is on disk before the segment loses those bytes.
-  const sh = await fs.promises.open(seg.path, 'r+');
-  try {
-    await sh.truncate(offset);
-    if (durable) await sh.sync();
-  } finally {
-    await sh.close();
-  }
+  truncateSegment(seg.path, offset, durable);
   if (durable) await fsyncDir(dir);
   return keptAt;
 }
 
 /**
- * Cuts a segment to `size` bytes (a preallocated segment's NUL filler, which holds nothing to
- * keep), synchronously as start-up's other small steps (see `readSegment`); fsynced when durable.
+ * Cuts a segment to `size` bytes (a torn tail once kept aside, or a preallocated segment's NUL
+ * filler), synchronously as start-up's other small steps (see `readSegment`); fsynced when durable.
  */
 export function truncateSegment(path: string, size: number, durable: boolean): void {
   const fd = fs.openSync(path, 'r+');

@@ -13,14 +13,12 @@ import type { EventInput } from '../../events/catalogue.ts';
 import { openJournal } from '../../events/journal.ts';
 import { encodeRecord } from '../../events/record.ts';
 import { PREALLOCATED_BATCH_MAX, PREALLOCATED_NAME, UNSYNCED_WINDOW } from '../../events/preallocation.ts';
-import { scanSegment, segmentName } from '../../events/segments.ts';
+import { listSegments, scanSegment, segmentName } from '../../events/segments.ts';
 import { readJournalImage } from '../../cli/replay.ts';
 import { lineStarts, rejection, started, tempDir } from './helpers.ts';
 
-const SEGMENT = /^\d{12}\.jsonl$/;
-
 async function segments(dir: string): Promise<string[]> {
-  return (await fs.promises.readdir(dir)).filter((n) => SEGMENT.test(n)).sort();
+  return (await listSegments(dir)).map((s) => s.name);
 }
 
 /** Writes records `first..first+count-1` (container.started, as `started` makes them) as one segment file. */
