@@ -21,8 +21,8 @@
  */
 import os from 'node:os';
 import type { BenchEntry } from './run.ts';
-import { simulate } from '../engine/simulate/index.ts';
-import { simulateParallel, warmUp } from '../engine/simulate/parallel.ts';
+import { simulate } from '../simulate/index.ts';
+import { simulateParallel, warmUp } from '../simulate/parallel.ts';
 
 /** Runs of each seed. */
 const RUNS = Number(process.env.SIM_BENCH_RUNS ?? 40);

@@ -15,8 +15,8 @@
  */
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
-import { enumerateCrashPoints, readRepro, replaySteps, simulate, SIM_BACKENDS, type SimBackendKind } from '../engine/simulate/index.ts';
-import { announceSeed } from '../engine/simulate/seed.ts';
+import { enumerateCrashPoints, readRepro, replaySteps, simulate, SIM_BACKENDS, type SimBackendKind } from '../simulate/index.ts';
+import { announceSeed } from '../simulate/seed.ts';
 
 export interface SimulateIo {
   readonly stdout: { write(s: string): unknown };

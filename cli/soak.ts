@@ -24,8 +24,8 @@
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { simulateParallel } from '../engine/simulate/parallel.ts';
-import { newSeed } from '../engine/simulate/seed.ts';
+import { simulateParallel } from '../simulate/parallel.ts';
+import { newSeed } from '../simulate/seed.ts';
 
 const { values } = parseArgs({
   options: {

@@ -5,7 +5,7 @@ import { decide, resolveWorkshop } from '../../machines/workshop.ts';
 import { phaseSteps } from '../../machines/plan.ts';
 import type { EngineImpl } from '../../engine/engine.ts';
 import { Reconciler } from '../../engine/reconcile.ts';
-import { simulate } from '../../engine/simulate/index.ts';
+import { simulate } from '../../simulate/index.ts';
 import { SIM_SEED } from './budget.ts';
 
 // The harness must catch a reconciliation that is wrong. Break one rule of the probe table on

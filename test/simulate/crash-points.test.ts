@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { enumerateCrashPoints } from '../../engine/simulate/index.ts';
+import { enumerateCrashPoints } from '../../simulate/index.ts';
 
 test('every crash point of every op restarts into a state that holds every invariant', async () => {
   const r = await enumerateCrashPoints();

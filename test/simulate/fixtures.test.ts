@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readRepro, replaySteps } from '../../engine/simulate/index.ts';
+import { readRepro, replaySteps } from '../../simulate/index.ts';
 
 // Failures the simulation found, kept as regression cases once fixed: each replays its steps
 // exactly (faults and interleavings included) and must now hold every invariant.

@@ -11,11 +11,11 @@ import { createFakeBackend, type FaultPlan } from '../../backends/fake/index.ts'
 import { createOverlayBackend } from '../../backends/overlay/index.ts';
 import { mountsUnder } from '../../backends/overlay/mounts.ts';
 import type { Backend } from '../../backends/types.ts';
-import { readRepro, replaySteps, simulate } from '../../engine/simulate/index.ts';
-import { withFaults } from '../../engine/simulate/faulty-backend.ts';
-import { newContext, runStep } from '../../engine/simulate/runner.ts';
-import { releaseMountsUnder } from '../../engine/simulate/sim-backend.ts';
-import { simRoot } from '../../engine/simulate/world.ts';
+import { readRepro, replaySteps, simulate } from '../../simulate/index.ts';
+import { withFaults } from '../../simulate/faulty-backend.ts';
+import { newContext, runStep } from '../../simulate/runner.ts';
+import { releaseMountsUnder } from '../../simulate/sim-backend.ts';
+import { simRoot } from '../../simulate/world.ts';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { LY, outcome, tags, WS } from '../backends/fault-outcome.ts';

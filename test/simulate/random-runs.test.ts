@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { simulate } from '../../engine/simulate/index.ts';
+import { simulate } from '../../simulate/index.ts';
 import { SIM_COMMANDS, SIM_RUNS, SIM_SEED } from './budget.ts';
 
 test(`bounded simulation: ${SIM_RUNS} runs of up to ${SIM_COMMANDS} steps hold every invariant`, async () => {

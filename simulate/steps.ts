@@ -7,8 +7,8 @@
  * const step: Step = { type: 'cmd', ops: [{ do: 'refresh', workshop: 'alpha', change: 'middle' }], fault: { type: 'call', call: 'copy', nth: 2, when: 'after', action: 'crash' }, recovery: null };
  * ```
  */
-import type { FaultPlan } from '../../backends/fake/index.ts';
-import type { BackendErrorCode, CallKind } from '../../backends/types.ts';
+import type { FaultPlan } from '../backends/fake/index.ts';
+import type { BackendErrorCode, CallKind } from '../backends/types.ts';
 import type { RefreshChange } from './specs.ts';
 
 export type SimOp =

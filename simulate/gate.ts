@@ -23,7 +23,7 @@
  * gate.kill(); // every later call: SimulatedCrash
  * ```
  */
-import { SimulatedCrash, type Backend } from '../../backends/types.ts';
+import { SimulatedCrash, type Backend } from '../backends/types.ts';
 
 export type Park = (label: string) => Promise<void>;
 

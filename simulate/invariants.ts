@@ -15,9 +15,9 @@
  * inventoryAccounted(world);          // 2
  * ```
  */
-import type { Identity } from '../../backends/types.ts';
-import type { JournalRecord } from '../../events/catalogue.ts';
-import { canonicalJson, objectKey, type FoldState } from '../fold.ts';
+import type { Identity } from '../backends/types.ts';
+import type { JournalRecord } from '../events/catalogue.ts';
+import { canonicalJson, objectKey, type FoldState } from '../engine/fold.ts';
 import type { Model, MWorkshop } from './model.ts';
 import type { SimObject } from './sim-backend.ts';
 import { CHAIN_FILE, lineOfHash } from './specs.ts';

@@ -17,8 +17,8 @@
  * m.rejection({ kind: 'stash', workshop: 'alpha' }); // { code: 'NOT_FOUND' }
  * ```
  */
-import type { Identity } from '../../backends/types.ts';
-import type { OpKind } from '../../events/catalogue.ts';
+import type { Identity } from '../backends/types.ts';
+import type { OpKind } from '../events/catalogue.ts';
 import { chainOf, DEFAULT_VERSION, specOf, WORKSHOPS, type SpecVersion } from './specs.ts';
 
 export type Outcome = 'done' | 'undone' | 'broken';

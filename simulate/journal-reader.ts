@@ -19,9 +19,9 @@
  */
 import fs from 'node:fs';
 import { join } from 'node:path';
-import type { JournalRecord } from '../../events/catalogue.ts';
-import { decodeLine } from '../../events/record.ts';
-import { evolve, initialState, type FoldState } from '../fold.ts';
+import type { JournalRecord } from '../events/catalogue.ts';
+import { decodeLine } from '../events/record.ts';
+import { evolve, initialState, type FoldState } from '../engine/fold.ts';
 
 const SEGMENT = /^\d{12,}\.jsonl$/;
 

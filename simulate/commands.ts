@@ -12,7 +12,7 @@
  * ```
  */
 import fc from 'fast-check';
-import type { BackendErrorCode, CallKind } from '../../backends/types.ts';
+import type { BackendErrorCode, CallKind } from '../backends/types.ts';
 import type { Model } from './model.ts';
 import { runStep, type Ctx } from './runner.ts';
 import { WORKSHOP_NAMES, type RefreshChange } from './specs.ts';

@@ -19,8 +19,8 @@
  * b.setFaultPlan(null);
  * ```
  */
-import { FaultInjector, type Fault, type FaultPlan } from '../../backends/fake/faults.ts';
-import { BackendError, SimulatedCrash, type Backend, type CallKind, type ObjectRef } from '../../backends/types.ts';
+import { FaultInjector, type Fault, type FaultPlan } from '../backends/fake/faults.ts';
+import { BackendError, SimulatedCrash, type Backend, type CallKind, type ObjectRef } from '../backends/types.ts';
 
 export interface FaultyBackend extends Backend {
   /** The adapter underneath (calls on it bypass the plan). */

@@ -30,12 +30,12 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { FaultPlan, FakeBackend, FakeImage, FakeObject } from '../../backends/fake/index.ts';
-import { createFakeBackend } from '../../backends/fake/index.ts';
-import { createOverlayBackend, type OverlayBackend } from '../../backends/overlay/index.ts';
-import { mountsUnder, unmount } from '../../backends/overlay/mounts.ts';
-import type { Backend, Identity, ObjectInfo, Space, Status, Tags } from '../../backends/types.ts';
-import { canonicalJson } from '../fold.ts';
+import type { FaultPlan, FakeBackend, FakeImage, FakeObject } from '../backends/fake/index.ts';
+import { createFakeBackend } from '../backends/fake/index.ts';
+import { createOverlayBackend, type OverlayBackend } from '../backends/overlay/index.ts';
+import { mountsUnder, unmount } from '../backends/overlay/mounts.ts';
+import type { Backend, Identity, ObjectInfo, Space, Status, Tags } from '../backends/types.ts';
+import { canonicalJson } from '../engine/fold.ts';
 import { withFaults, type FaultyBackend } from './faulty-backend.ts';
 import { CHAIN_FILE } from './specs.ts';
 

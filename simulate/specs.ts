@@ -11,7 +11,7 @@
  * ```
  */
 import { crc32 } from 'node:zlib';
-import type { WorkshopSpec } from '../../events/catalogue.ts';
+import type { WorkshopSpec } from '../events/catalogue.ts';
 
 /** The workshops a run draws from, with their SDK names and project ids. */
 export const WORKSHOPS: Readonly<Record<string, { readonly projectId: string; readonly sdks: readonly string[] }>> = {

@@ -15,7 +15,7 @@
  *
  * @example
  * ```ts
- * import { simulate } from 'atelier/engine/simulate/index.ts';
+ * import { simulate } from 'atelier/simulate';
  * const report = await simulate({ seed: 42, runs: 50, commands: 40, weights: { concurrent: 8, reboot: 0 } });
  * if (report.failure) throw new Error(`${report.failure.message}\nreproduce: atelier simulate --reproduce ${report.failure.dir}`);
  * console.log(`${report.commands} commands, ${report.commandsPerSecond.toFixed(0)}/s`);

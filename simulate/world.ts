@@ -26,11 +26,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import type { FaultPlan } from '../../backends/fake/index.ts';
-import { SimulatedCrash } from '../../backends/types.ts';
-import type { EventInput, JournalRecord } from '../../events/catalogue.ts';
-import { openEngine, type EngineImpl } from '../engine.ts';
-import { sequentialIds } from '../ids.ts';
+import type { FaultPlan } from '../backends/fake/index.ts';
+import { SimulatedCrash } from '../backends/types.ts';
+import type { EventInput, JournalRecord } from '../events/catalogue.ts';
+import { openEngine, type EngineImpl } from '../engine/engine.ts';
+import { sequentialIds } from '../engine/ids.ts';
 import { Gate } from './gate.ts';
 import { JournalReader } from './journal-reader.ts';
 import { createSimBackend, type SimBackend, type SimBackendImage, type SimBackendKind, type SimObject } from './sim-backend.ts';

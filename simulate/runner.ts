@@ -10,10 +10,10 @@
  * await ctx.world.dispose();
  * ```
  */
-import { isBackendError, SimulatedCrash, type Identity } from '../../backends/types.ts';
-import type { JournalRecord, OpKind } from '../../events/catalogue.ts';
-import { isAtelierError } from '../../errors.ts';
-import { canonicalJson, layersHeld } from '../fold.ts';
+import { isBackendError, SimulatedCrash, type Identity } from '../backends/types.ts';
+import type { JournalRecord, OpKind } from '../events/catalogue.ts';
+import { isAtelierError } from '../errors.ts';
+import { canonicalJson, layersHeld } from '../engine/fold.ts';
 import { interleave, scriptedPicker, type Picker } from './interleave.ts';
 import {
   digestOf, inventoryAccounted, InvariantViolation, noLeftoverConflict, noStrayStash, noTransientAfterReboot, ownedObjects,
