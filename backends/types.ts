@@ -66,8 +66,10 @@ export type Space = 'workshops' | 'layers';
 /** What an object is for. `workshop` and `container` are instances; the rest are layers. */
 export type ObjectKind = 'workshop' | 'container' | 'sdk' | 'stash' | 'stash-sdk';
 
+/** The kinds that are layers (they live in the `layers` space and are never started). */
 export const LAYER_KINDS: readonly ObjectKind[] = ['sdk', 'stash', 'stash-sdk'];
 
+/** The space an object of `kind` lives in: `workshops` for instances, `layers` for layers. */
 export function spaceOf(kind: ObjectKind): Space {
   return kind === 'workshop' || kind === 'container' ? 'workshops' : 'layers';
 }
@@ -102,33 +104,48 @@ export interface Identity {
 
 export type Status = 'running' | 'stopped';
 
-/** What `inspect` and `list` report about one object. */
+/** What `inspect` and `list` report about one object (both report the same value for it). */
 export interface ObjectInfo {
   readonly ref: ObjectRef;
+  /** Exactly the tags of the `create`/`copy` that made or last refreshed the object (rule 2). */
   readonly tags: Readonly<Tags>;
+  /** `running` only for a started instance; a layer is always `stopped`. */
   readonly status: Status;
+  /** The object's own: a copy gets a new one, a refresh keeps it (rule 3). */
   readonly identity: Identity;
-  /** The base the object's root filesystem descends from, when known. */
+  /** The base the object's root filesystem descends from, when known (copies carry it). */
   readonly base?: string;
 }
 
 export type CreateSource = { readonly base: string } | { readonly object: ObjectRef; readonly scratch?: string };
 
+/** What `Backend.create` makes. */
 export interface CreateRequest {
+  /** A name in the `workshops` space: `create` makes instances, layers are made by `copy`. */
   readonly target: ObjectRef;
   /**
    * `{ base }`: a new instance from a base. `{ object }`: a transient container from a workshop or
-   * layer; containers naming the same `scratch` key share one writable scratch, reference-counted.
+   * layer; containers naming the same `scratch` key share one writable scratch, reference-counted
+   * (made with the first, dropped with the last; fake and overlay share the whole root filesystem,
+   * LXD a volume mounted at `/scratch`).
    */
   readonly source: CreateSource;
+  /** Stored verbatim; `kind` must belong to the target's space (`spaceOf`). */
   readonly tags: Tags;
-  /** Rebuild an existing (stopped) instance from the base in place, keeping its identity. */
+  /**
+   * Rebuild an existing (stopped) instance from the base in place, keeping its identity; a missing
+   * target is created. Only with `{ base }`.
+   */
   readonly refresh?: boolean;
 }
 
+/** What `Backend.copy` makes. */
 export interface CopyRequest {
+  /** The object to copy; a running instance is copied as it is at that moment and keeps running. */
   readonly source: ObjectRef;
+  /** A name in either space, other than `source`. */
   readonly target: ObjectRef;
+  /** The target's tags, verbatim: nothing is inherited from the source (rule 2). */
   readonly tags: Tags;
   /**
    * Refresh-copy: replace the existing target's root filesystem and tags with the source's, keep the
@@ -137,78 +154,292 @@ export interface CopyRequest {
   readonly refresh?: boolean;
 }
 
+/** A hook for `Backend.exec`. */
 export interface ExecRequest {
-  /** Shell script run with `sh -eu`. */
+  /** Shell script run with `sh -eu` as root (rule 6). */
   readonly script: string;
+  /** Extra environment variables. `ATELIER_ROOTFS` is always the adapter's: it cannot be overridden. */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Kill the hook after this long: the call fails with `EXEC_FAILED` (overlay: `info.exitCode` 137;
+   * LXD: 124 and `info.timedOut`, after rounding up to whole seconds). The fake's shell has no
+   * long-running commands and ignores it.
+   */
   readonly timeoutMs?: number;
 }
 
+/** What a successful `Backend.exec` returns (a failing one throws `EXEC_FAILED` instead). */
 export interface ExecResult {
+  /** Always 0: a non-zero exit is `EXEC_FAILED`. */
   readonly exitCode: number;
+  /** What the script wrote (overlay keeps the last 4 Mi characters of each stream). */
   readonly stdout: string;
   readonly stderr: string;
 }
 
 /** One file as seen in an object's root filesystem (the merged view for layered backends). */
 export interface FileInfo {
+  /** `other`: a device, FIFO or socket (never on the fake). */
   readonly type: 'file' | 'dir' | 'symlink' | 'other';
-  readonly mode: number; // permission bits, e.g. 0o644
+  readonly mode: number; // permission bits with setuid, setgid and sticky (mode & 0o7777), e.g. 0o644
+  /** Numeric owner ids as seen inside the instance. */
   readonly uid: number;
   readonly gid: number;
-  /** File content as UTF-8 (files only); symlink target for symlinks. */
+  /** File content as UTF-8 (files only); symlink target for symlinks; absent for the rest. */
   readonly content?: string;
 }
 
+/**
+ * The port. Its terms, lifecycle and rules are in this file's header; each member below says what
+ * it does, the codes it raises (`@throws`), and what a repeat does.
+ *
+ * Besides the codes listed per member, any call may fail with `UNAVAILABLE` (LXD daemon down, a
+ * host tool missing, the fake after `setAvailable(false)`), `NO_SPACE` or `INTERNAL`; an overlay
+ * call with `BUSY` when another process holds the store lock too long; a fake call with whatever its
+ * fault plan injects, or a `SimulatedCrash`. A call naming an object may fail for a name the
+ * adapter cannot hold (`INVALID`; LXD's daemon answers some with `INTERNAL`): names of 1-63
+ * lowercase letters, digits and `-`, starting with a letter and not ending with `-`, are valid on
+ * every adapter.
+ *
+ * **Ownership** (rule 2), as the adapters apply it: `remove`, `start`, `stop` and `exec` refuse an
+ * object without an `owner` tag, and a refresh refuses a target whose `owner` is not the request's
+ * `tags.owner` (`NOT_OWNED`). LXD is stricter: every call naming an existing object, except
+ * `inspect`, refuses one whose `owner` is not the adapter's own owner. The overlay backend also
+ * refuses a `copy` or `create` source whose `owner` is not the request's `tags.owner`.
+ *
+ * The examples assume `b` is a backend (LXD: for owner `alice`) holding no objects yet, on which
+ * `ensureProjects('alice')` has run; `test/backends/port-docs.test.ts` runs each on every adapter
+ * (LXD when a daemon is there) and checks every `// value` comment.
+ */
 export interface Backend {
-  /** `fake`, `overlay` or `lxd`. */
+  /** Which adapter this is: `fake`, `overlay` or `lxd`. */
   readonly kind: string;
-  /** The base used when a workshop file names none. */
+  /**
+   * The base used when a workshop file names none: by default `busybox` (fake; LXD, an image
+   * alias) or `minimal` (overlay, built at first use). `listBases()` includes it (on LXD once the
+   * image alias exists).
+   */
   readonly defaultBase: string;
 
-  /** Make sure the owner's spaces exist (LXD projects). Idempotent. */
+  /**
+   * Make sure `owner`'s two spaces exist (LXD: projects `workshop.<owner>` and
+   * `workshop-layers.<owner>`; the fake and overlay backends only check the owner). Call it before
+   * making the owner's first object (LXD's `create` and `copy` also ensure the adapter owner's).
+   *
+   * Idempotent: existing spaces are kept as they are.
+   * @throws `INVALID` when `owner` cannot name a space (fake: empty; overlay: not a safe file name;
+   *   LXD: not a valid project suffix), or (LXD) when a project exists with its own images or profiles.
+   */
   ensureProjects(owner: string): Promise<void>;
-  /** Bases this backend can create from (LXD: image aliases; overlay: registered bases). */
+
+  /**
+   * The bases `create` accepts in `{ base }`: the fake's configured list, the overlay backend's
+   * registered bases plus its default, LXD's image aliases. Read-only.
+   */
   listBases(): Promise<string[]>;
-  /** Create an instance from a base or a transient container from an object. */
+
+  /**
+   * Create a stopped object in the `workshops` space and return its info: from `{ base }` an
+   * instance; from `{ object }` a transient container on a copy of that object's root filesystem,
+   * which pins its source until it is removed (rule 5). Either gets a new identity and exactly the
+   * tags given (rules 2, 3). With `refresh`, an existing stopped instance is rebuilt from the base in
+   * place, keeping its identity (a missing one is created).
+   *
+   * Not idempotent: a repeat is `ALREADY_EXISTS`. After a crash, `inspect` the target and compare its
+   * `op` tag (header, Terms) instead of retrying blindly. A refresh may be repeated: same result.
+   * @throws `ALREADY_EXISTS` when the target exists and `refresh` is not set.
+   * @throws `NOT_FOUND` when the base is unknown or the source object does not exist.
+   * @throws `NOT_OWNED` on a refresh of a target that is not the caller's; (overlay, LXD) for a
+   *   source object that is not the caller's. See Ownership.
+   * @throws `BUSY` on a refresh of a running instance.
+   * @throws `INVALID` for a bad name, a `tags.kind` outside the target's space, a `layers` target
+   *   (fake, overlay), or `refresh` with `{ object }` (fake; overlay when the target exists).
+   * @example
+   * ```ts
+   * const ws = { space: 'workshops', name: 'nav2-1a2b3c4d' } as const;
+   * const tags = { owner: 'alice', op: 'op1', kind: 'workshop' } as const;
+   * const info = await b.create({ target: ws, source: { base: b.defaultBase }, tags });
+   * info.status; // 'stopped'
+   * await b.create({ target: ws, source: { base: b.defaultBase }, tags }).catch((e) => e.code); // 'ALREADY_EXISTS'
+   * const rebuilt = await b.create({ target: ws, source: { base: b.defaultBase }, tags: { ...tags, op: 'op2' }, refresh: true });
+   * rebuilt.identity.uuid === info.identity.uuid; // true
+   * ```
+   */
   create(req: CreateRequest): Promise<ObjectInfo>;
-  /** Instance-only copy (never carries identity); with `refresh`, a refresh-copy that keeps it. */
+
+  /**
+   * Copy an object's root filesystem (its current state only, no snapshots) to a new stopped object
+   * in either space, with a new identity and exactly the tags given (rules 2, 3): workshop to layer,
+   * layer to layer, layer to workshop. A running source keeps running. The copy never depends on its
+   * source (rule 5). With `refresh`, the existing target's root filesystem and tags are replaced
+   * and its identity kept (a missing target is created).
+   *
+   * Not idempotent without `refresh`: a repeat is `ALREADY_EXISTS` (after a crash, compare the
+   * target's `op` tag). A refresh-copy may be repeated: same result.
+   * @throws `NOT_FOUND` when the source does not exist.
+   * @throws `ALREADY_EXISTS` when the target exists (owned or not) and `refresh` is not set.
+   * @throws `NOT_OWNED` on a refresh of a target that is not the caller's; (overlay, LXD) for a
+   *   source that is not the caller's. See Ownership.
+   * @throws `BUSY` on a refresh of a running target.
+   * @throws `INVALID` for a bad name, a `tags.kind` outside the target's space, a target equal to
+   *   the source (fake, overlay), or (overlay) a source running on a shared scratch.
+   * @example
+   * ```ts
+   * const ws = { space: 'workshops', name: 'nav2-1a2b3c4d' } as const;
+   * const stash = { space: 'layers', name: 'stash-nav2-1a2b3c4d' } as const;
+   * const made = await b.create({ target: ws, source: { base: b.defaultBase }, tags: { owner: 'alice', op: 'op1', kind: 'workshop' } });
+   * const layer = await b.copy({ source: ws, target: stash, tags: { owner: 'alice', op: 'op2', kind: 'stash' } });
+   * layer.identity.mac === made.identity.mac; // false
+   * const back = await b.copy({ source: stash, target: ws, tags: { owner: 'alice', op: 'op3', kind: 'workshop' }, refresh: true });
+   * [back.tags.op, back.identity.mac === made.identity.mac]; // ['op3', true]
+   * ```
+   */
   copy(req: CopyRequest): Promise<ObjectInfo>;
-  /** Remove an object. Absent: succeeds. Running: stopped first. Source of a live container: `IN_USE`. */
+
+  /**
+   * Remove an object. A running instance is stopped first; a transient container's scratch goes
+   * with its last user. Copies of the object are not affected.
+   *
+   * Idempotent: removing an absent object succeeds.
+   * @throws `IN_USE` while a transient container made from the object exists: remove it first.
+   * @throws `NOT_OWNED` for an object that is not the caller's (see Ownership).
+   * @example
+   * ```ts
+   * const ws = { space: 'workshops', name: 'nav2-1a2b3c4d' } as const;
+   * const sdk = { space: 'layers', name: 'ros2-0123456789abcdef' } as const;
+   * await b.remove(sdk); // absent: succeeds
+   * await b.create({ target: ws, source: { base: b.defaultBase }, tags: { owner: 'alice', op: 'op1', kind: 'workshop' } });
+   * await b.copy({ source: ws, target: sdk, tags: { owner: 'alice', op: 'op2', kind: 'sdk' } });
+   * const ctr = { space: 'workshops', name: 'c-1' } as const;
+   * await b.create({ target: ctr, source: { object: sdk }, tags: { owner: 'alice', op: 'op3', kind: 'container' } });
+   * await b.remove(sdk).catch((e) => e.code); // 'IN_USE'
+   * await b.remove(ctr);
+   * await b.remove(sdk);
+   * await b.inspect(sdk); // null
+   * ```
+   */
   remove(ref: ObjectRef): Promise<void>;
-  /** Start an instance. Already running: succeeds. */
+
+  /**
+   * Start an instance, so hooks can run in it.
+   *
+   * Idempotent: starting a running instance succeeds.
+   * @throws `NOT_FOUND` when the object does not exist.
+   * @throws `INVALID` when it is a layer (rule 4).
+   * @throws `NOT_OWNED` for an object that is not the caller's (see Ownership).
+   */
   start(ref: ObjectRef): Promise<void>;
-  /** Stop an instance (forced after a timeout). Already stopped: succeeds. */
+
+  /**
+   * Stop an instance (LXD asks it to shut down and forces it after the adapter's stop timeout).
+   *
+   * Idempotent: stopping a stopped instance, or a layer, succeeds.
+   * @throws `NOT_FOUND` when the object does not exist.
+   * @throws `NOT_OWNED` for an object that is not the caller's (see Ownership).
+   */
   stop(ref: ObjectRef): Promise<void>;
-  /** Run a hook script as root inside an instance. Non-zero exit: `EXEC_FAILED`. */
+
+  /**
+   * Run a hook: `req.script` with `sh -eu`, as root, in a running instance (rule 6), and return its
+   * output. A failing script keeps what it changed before it failed.
+   *
+   * Not idempotent: each call runs the script again, so write hooks that can be re-run.
+   * @throws `EXEC_FAILED` when the script exits non-zero (`info.exitCode`; `info.stderr` and
+   *   `info.stdout`, which may be cut to their end) or runs past `timeoutMs`; on the fake also when
+   *   it uses shell features outside the fake's subset (status 127, see `backends/fake/shell.ts`).
+   * @throws `INVALID` when the instance is stopped or the object is a layer.
+   * @throws `NOT_FOUND` when the object does not exist.
+   * @throws `NOT_OWNED` for an object that is not the caller's (see Ownership).
+   * @example
+   * ```ts
+   * const ws = { space: 'workshops', name: 'nav2-1a2b3c4d' } as const;
+   * await b.create({ target: ws, source: { base: b.defaultBase }, tags: { owner: 'alice', op: 'op1', kind: 'workshop' } });
+   * await b.exec(ws, { script: 'true' }).catch((e) => e.code); // 'INVALID'
+   * await b.start(ws);
+   * const r = await b.exec(ws, { script: 'echo "$GREETING" > "${ATELIER_ROOTFS%/}/etc/motd"\necho done', env: { GREETING: 'hi' } });
+   * r.stdout; // 'done\n'
+   * const failed = await b.exec(ws, { script: 'echo oops >&2\nexit 3' }).catch((e) => e);
+   * [failed.code, failed.info.exitCode]; // ['EXEC_FAILED', 3]
+   * ```
+   */
   exec(ref: ObjectRef, req: ExecRequest): Promise<ExecResult>;
-  /** One object, or `null` when absent (owned or not: check `tags.owner`). */
+
+  /**
+   * One object's info, or `null` when it does not exist. Objects are reported whether owned or not
+   * (check `tags.owner`). After a crash, a present `op` tag means that op's call took effect: this is
+   * how reconciliation asks "did op X happen?" (header, Terms). Read-only.
+   * @example
+   * ```ts
+   * const ws = { space: 'workshops', name: 'nav2-1a2b3c4d' } as const;
+   * await b.inspect(ws); // null
+   * await b.create({ target: ws, source: { base: b.defaultBase }, tags: { owner: 'alice', op: 'op1', kind: 'workshop' } });
+   * const info = await b.inspect(ws);
+   * [info?.status, info?.tags.op === 'op1']; // ['stopped', true]
+   * ```
+   */
   inspect(ref: ObjectRef): Promise<ObjectInfo | null>;
-  /** Every object tagged with `owner`, in both spaces, sorted by space then name. */
+
+  /**
+   * Every object whose `owner` tag is `owner`, in both spaces, sorted by space then name (plain
+   * string order, so layers come first); each entry equals what `inspect` reports. Read-only.
+   * @example
+   * ```ts
+   * const ws = { space: 'workshops', name: 'nav2-1a2b3c4d' } as const;
+   * await b.create({ target: ws, source: { base: b.defaultBase }, tags: { owner: 'alice', op: 'op1', kind: 'workshop' } });
+   * await b.copy({ source: ws, target: { space: 'layers', name: 'stash-nav2-1a2b3c4d' }, tags: { owner: 'alice', op: 'op2', kind: 'stash' } });
+   * (await b.list('alice')).map((o) => `${o.ref.space}/${o.ref.name}`); // ['layers/stash-nav2-1a2b3c4d', 'workshops/nav2-1a2b3c4d']
+   * ```
+   */
   list(owner: string): Promise<ObjectInfo[]>;
-  /** One path in an object's root filesystem, or `null` when absent. For tests and the debugger. */
+
+  /**
+   * What is at the absolute `path` in an object's root filesystem (the merged view), or `null` when
+   * nothing is there. A final symlink is not followed: its target is the `content`. Works on
+   * stopped instances and layers. Read-only; meant for tests and the debugger.
+   * @throws `NOT_FOUND` when the object does not exist.
+   * @throws `NOT_OWNED` (LXD only) for an object that is not the adapter owner's.
+   * @example
+   * ```ts
+   * const ws = { space: 'workshops', name: 'nav2-1a2b3c4d' } as const;
+   * await b.create({ target: ws, source: { base: b.defaultBase }, tags: { owner: 'alice', op: 'op1', kind: 'workshop' } });
+   * await b.start(ws);
+   * await b.exec(ws, { script: 'echo hi > "${ATELIER_ROOTFS%/}/etc/motd"' });
+   * const f = await b.readFile(ws, '/etc/motd');
+   * [f?.type, f?.content]; // ['file', 'hi\n']
+   * await b.readFile(ws, '/etc/no-such-file'); // null
+   * ```
+   */
   readFile(ref: ObjectRef, path: string): Promise<FileInfo | null>;
-  /** Release resources (sockets, mounts the adapter holds). Objects stay. */
+
+  /**
+   * Release what the adapter holds between calls (LXD: its connections to the daemon). Objects stay
+   * as they are: running instances keep running. Idempotent; make it the last call.
+   */
   close(): Promise<void>;
 }
 
-/** Error codes a backend may raise. */
+/** Error codes a backend may raise; each `Backend` member lists when (`@throws`). */
 export type BackendErrorCode =
   | 'NOT_FOUND' // the object (or base) does not exist
   | 'ALREADY_EXISTS' // the target name is taken
   | 'BUSY' // the object is running where it must be stopped, or locked by another operation
   | 'IN_USE' // a transient container still depends on the object
-  | 'NOT_OWNED' // the object exists but does not carry this owner's tag
+  | 'NOT_OWNED' // the object exists but is not the caller's (see `Backend`, Ownership)
   | 'NO_SPACE' // out of disk or quota
-  | 'UNAVAILABLE' // the backend cannot be reached (socket absent, daemon down)
-  | 'EXEC_FAILED' // a hook exited non-zero
-  | 'INVALID' // a request the port forbids (starting a layer, a bad name)
+  | 'UNAVAILABLE' // the backend cannot be reached (socket absent, daemon down, a host tool missing)
+  | 'EXEC_FAILED' // a hook exited non-zero or timed out
+  | 'INVALID' // a request the port forbids (starting a layer, exec in a stopped instance, a bad name)
   | 'INTERNAL'; // anything else the backend reported
 
+/** The one error type an adapter lets out (rule 7): test it with `isBackendError`. */
 export class BackendError extends Error {
   readonly code: BackendErrorCode;
-  /** Machine-readable facts about the error (named `info`, not `details`: uvu prints an error's `details` as text). */
+  /**
+   * Machine-readable facts about the error, e.g. `exitCode`, `stderr`, `stdout` for `EXEC_FAILED`
+   * (named `info`, not `details`: uvu prints an error's `details` as text).
+   */
   readonly info: Readonly<Record<string, unknown>>;
+  /** `details` becomes `info`. */
   constructor(code: BackendErrorCode, message: string, details: Record<string, unknown> = {}) {
     super(message);
     this.name = 'BackendError';
@@ -229,6 +460,7 @@ export class SimulatedCrash extends Error {
   }
 }
 
+/** Whether `e` is a `BackendError` (with `code`, when given). */
 export function isBackendError(e: unknown, code?: BackendErrorCode): e is BackendError {
   return e instanceof BackendError && (code === undefined || e.code === code);
 }

@@ -3,10 +3,21 @@
  * mapped onto the store (`store.ts`). Rules are the port's (`backends/types.ts`); what is specific
  * to this backend is noted where it happens.
  *
+ * Adapters are made by `createOverlayBackend` (`index.ts`), which opens the store and recovers it.
+ *
  * @example
  * ```ts
- * const b = await OverlayAdapter.open({ root: '/var/lib/atelier/overlay' });
- * await b.create({ target: { space: 'workshops', name: 'w-1a2b3c4d' }, source: { base: b.defaultBase }, tags });
+ * import { mkdtemp } from 'node:fs/promises';
+ * import { tmpdir } from 'node:os';
+ * import { join } from 'node:path';
+ * import { createOverlayBackend } from 'atelier/backends/overlay';
+ * const b = await createOverlayBackend({ root: await mkdtemp(join(tmpdir(), 'atelier-overlay-')) });
+ * const ws = { space: 'workshops', name: 'w-1a2b3c4d' } as const;
+ * await b.create({ target: ws, source: { base: b.defaultBase }, tags: { owner: 'alice', op: 'op1', kind: 'workshop' } });
+ * await b.start(ws);
+ * await b.exec(ws, { script: 'echo hi > "${ATELIER_ROOTFS%/}/etc/motd"' });
+ * (await b.readFile(ws, '/etc/motd'))?.content; // 'hi\n'
+ * await b.remove(ws);
  * ```
  */
 import { writeFile, lstat, readFile as readFileFs, readlink } from 'node:fs/promises';
