@@ -30,8 +30,8 @@ export type {
 } from './engine/api.ts';
 export { loadWorkshopFile, projectIdFor, sdkHash } from './engine/workshop-file.ts';
 export type { LoadWorkshopOptions } from './engine/workshop-file.ts';
+export { didYouMean } from './engine/hints.ts';
 export {
-  didYouMean,
   instanceName,
   ownerName,
   sdkLayerName,
@@ -41,9 +41,9 @@ export {
   validateProjectId,
   validateSdkName,
   validateWorkshopName,
-} from './engine/names.ts';
-export { AtelierError, exitCodeFor, isAtelierError } from './errors.ts';
-export type { AtelierErrorCode } from './errors.ts';
+} from './machines/names.ts';
+export { AtelierError, exitCodeFor, isAtelierError } from './machines/errors.ts';
+export type { AtelierErrorCode } from './machines/errors.ts';
 export { BackendError, isBackendError, LAYER_KINDS, SimulatedCrash, spaceOf } from './backends/types.ts';
 export type {
   Backend,

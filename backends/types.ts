@@ -14,7 +14,8 @@
  * - **base**: what a workshop is created from (an LXD image alias, an overlay base directory).
  *   Every backend has a default base.
  * - **tags**: string key/values stored with the object (`user.atelier.*` config keys on LXD, a
- *   metadata file on overlay). They survive copies except `op`, which the copier sets.
+ *   metadata file on overlay). A copy does not inherit them: it carries exactly the tags its caller
+ *   passes (rule 2 below).
  *   Reconciliation asks "did op X happen?" by reading the `op` tag.
  *
  * ## Lifecycle
@@ -60,11 +61,9 @@
  * ```
  */
 
-/** Where an object lives: instances in `workshops`, layers in `layers`. */
-export type Space = 'workshops' | 'layers';
-
-/** What an object is for. `workshop` and `container` are instances; the rest are layers. */
-export type ObjectKind = 'workshop' | 'container' | 'sdk' | 'stash' | 'stash-sdk';
+// The domain's words for objects (refs, kinds, tags, identity) are the core's: the port speaks them.
+import type { Identity, ObjectKind, ObjectRef, Space, Status, Tags } from '../machines/types.ts';
+export type { Identity, ObjectKind, ObjectRef, Space, Status, Tags };
 
 /** The kinds that are layers (they live in the `layers` space and are never started). */
 export const LAYER_KINDS: readonly ObjectKind[] = ['sdk', 'stash', 'stash-sdk'];
@@ -73,36 +72,6 @@ export const LAYER_KINDS: readonly ObjectKind[] = ['sdk', 'stash', 'stash-sdk'];
 export function spaceOf(kind: ObjectKind): Space {
   return kind === 'workshop' || kind === 'container' ? 'workshops' : 'layers';
 }
-
-/** Names one object. */
-export interface ObjectRef {
-  readonly space: Space;
-  readonly name: string;
-}
-
-/**
- * Tags stored with an object. `owner`, `op` and `kind` are always set by atelier; the others when
- * they apply. Adapters store them verbatim (LXD: `user.atelier.<key>`).
- */
-export interface Tags {
-  owner: string;
-  op: string;
-  kind: ObjectKind;
-  workshop?: string;
-  project?: string;
-  sdk?: string;
-  sdkHash?: string;
-  /** For transient containers: the object they were created from. */
-  source?: string;
-  [key: string]: string | undefined;
-}
-
-export interface Identity {
-  readonly mac: string;
-  readonly uuid: string;
-}
-
-export type Status = 'running' | 'stopped';
 
 /** What `inspect` and `list` report about one object (both report the same value for it). */
 export interface ObjectInfo {

@@ -27,7 +27,8 @@ import { DEFAULT_SEGMENT_BYTES, openJournal } from '../events/journal.ts';
 import { encodeRecord } from '../events/record.ts';
 import { segmentName } from '../events/segments.ts';
 import { planLaunch, planRefresh } from '../machines/plan.ts';
-import { openEngine, openFolded, replay } from '../engine/engine.ts';
+import { openEngineImpl as openEngine } from '../engine/engine.ts';
+import { openFolded, replay } from '../engine/replay.ts';
 import type { BenchEntry, Figure } from './run.ts';
 
 const TOTAL = Number(process.env.ATELIER_BENCH_EVENTS ?? 1_000_000);
@@ -45,7 +46,7 @@ function* opEvents(name: string, op: string, kind: 'launch' | 'refresh', plan: P
     yield { type: 'effect.requested', key: name, data: { op, phase: 'cleanup', step, attempt: 1, at } };
     yield { type: 'effect.succeeded', key: name, data: { op, phase: 'cleanup', step, at } };
   }
-  yield { type: 'op.finished', key: name, data: { op, outcome: 'done', at } };
+  yield { type: 'op.finished', key: name, data: { op, outcome: 'done', at, status: 'ready', shape: plan.after, lastError: null, garbage: [] } };
 }
 
 /** Write a journal of at least `total` records into `dir/journal`, in segments of the journal's default size. */

@@ -14,7 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { AtelierError } from '../errors.ts';
+import { AtelierError } from '../machines/errors.ts';
 import { BACKEND_KINDS } from './backends.ts';
 import * as cmd from './commands.ts';
 import { type Context, type GlobalOptions, type Io, resolveContext } from './context.ts';

@@ -22,7 +22,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { AtelierError } from '../errors.ts';
+import { AtelierError } from '../machines/errors.ts';
 import type { Backend } from '../backends/types.ts';
 
 export const BACKEND_KINDS = ['fake', 'overlay', 'lxd'] as const;

@@ -10,10 +10,10 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { AtelierError } from '../errors.ts';
+import { AtelierError } from '../machines/errors.ts';
 import type { Engine, WorkshopView } from '../engine/api.ts';
 import type { WorkshopSpec } from '../events/catalogue.ts';
-import { LAYER_SUFFIX_RE, validateSdkName, validateWorkshopName } from '../engine/names.ts';
+import { LAYER_SUFFIX_RE, validateSdkName, validateWorkshopName } from '../machines/names.ts';
 import { loadWorkshopFile } from '../engine/workshop-file.ts';
 import { addBase, effectiveDefaultBase } from './backends.ts';
 import { type Context, withBackend, withCommandOptions, withEngine, withWorkshopHint } from './context.ts';

@@ -11,10 +11,11 @@
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { AtelierError } from '../errors.ts';
+import { AtelierError } from '../machines/errors.ts';
 import type { Backend } from '../backends/types.ts';
 import type { CommandOptions, Engine, EngineOptions } from '../engine/api.ts';
-import { didYouMeanHint, ownerName } from '../engine/names.ts';
+import { didYouMeanHint } from '../engine/hints.ts';
+import { ownerName } from '../machines/names.ts';
 import { type BackendConfig, type BackendKind, createBackend } from './backends.ts';
 import { describeError, Output } from './output.ts';
 import { createProgress, type ProgressMode } from './progress.ts';

@@ -16,7 +16,7 @@
  * out.error(err); // prints, returns the exit code
  * ```
  */
-import { exitCodeFor } from '../errors.ts';
+import { exitCodeFor } from '../machines/errors.ts';
 import type { GcReport, ReconcileReport, WorkshopView } from '../engine/api.ts';
 
 interface Writable {

@@ -17,9 +17,8 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JournalRecord, Plan } from '../events/catalogue.ts';
 import { corruptError, listSegments, readSegment, scanSegment } from '../events/segments.ts';
-import { upcastRecord } from '../events/upcast.ts';
-import { evolve, initialState, type FoldState } from '../engine/fold.ts';
-import { phaseSteps } from '../machines/plan.ts';
+import { checkVersion, upcastRecord } from '../events/upcast.ts';
+import { evolve, initialState, type FoldState, type PlanStep } from '../machines/index.ts';
 import type { Context } from './context.ts';
 
 export interface JournalImage {
@@ -43,7 +42,8 @@ export async function readJournalImage(dir: string): Promise<JournalImage> {
   for (const [i, seg] of segs.entries()) {
     if (seg.first !== expected) throw corruptError(seg.path, expected, 0, `the segment starts at record ${seg.first}`);
     const scan = scanSegment(seg, await readSegment(seg.path), expected, i === segs.length - 1, 0, (record, offset) => {
-      records.push(upcastRecord(record, undefined, { segment: seg.path, offset }));
+      checkVersion(record, { segment: seg.path, offset });
+      records.push(record);
     });
     if (scan.torn) torn = { segment: seg.path, ...scan.torn };
     expected = scan.nextSeq;
@@ -52,15 +52,19 @@ export async function readJournalImage(dir: string): Promise<JournalImage> {
   return { records, torn, keptTorn };
 }
 
-/** One line describing a record as the decision it records. */
-export function describeRecord(r: JournalRecord, plans: Map<string, { plan: Plan; undoFrom: number }>): string {
+/** What `describeRecord` remembers of each op: its plan and undo steps, to name steps by label. */
+export type Plans = Map<string, { plan: Plan; undo: readonly PlanStep[] }>;
+
+/** One line describing a (current-version) record as the decision it records. */
+export function describeRecord(r: JournalRecord, plans: Plans): string {
   const label = (op: string, phase: 'do' | 'undo' | 'cleanup', step: number) => {
     const p = plans.get(op);
-    return p ? (phaseSteps(p.plan, phase, p.undoFrom)[step]?.label ?? '?') : '?';
+    const steps = !p ? [] : phase === 'do' ? p.plan.do : phase === 'cleanup' ? p.plan.cleanup : p.undo;
+    return steps[step]?.label ?? '?';
   };
   switch (r.type) {
     case 'op.started':
-      plans.set(r.data.op, { plan: r.data.plan, undoFrom: 0 });
+      plans.set(r.data.op, { plan: r.data.plan, undo: [] });
       return `${r.data.op} ${r.data.kind}${r.data.sdk ? ` ${r.data.sdk}` : ''}: ${r.data.plan.do.length} do steps, ${r.data.plan.cleanup.length} clean-up`;
     case 'effect.requested':
       return `${r.data.op} ${r.data.phase}#${r.data.step} ${label(r.data.op, r.data.phase, r.data.step)}${r.data.attempt > 1 ? ` (attempt ${r.data.attempt})` : ''}`;
@@ -69,14 +73,14 @@ export function describeRecord(r: JournalRecord, plans: Map<string, { plan: Plan
     case 'effect.failed':
       return `${r.data.op} ${r.data.phase}#${r.data.step} failed ${r.data.code}: ${r.data.message}`;
     case 'effect.observed':
-      return `${r.data.op} ${r.data.phase}#${r.data.step} probed ${JSON.stringify(r.data.observation)} -> ${r.data.decision}`;
+      return `${r.data.op} ${r.data.phase}#${r.data.step} probed ${JSON.stringify(r.data.observation)} -> ${r.data.decision} (row ${r.data.row})`;
     case 'op.phase': {
       const p = plans.get(r.data.op);
-      if (p && r.data.phase === 'undo') p.undoFrom = r.data.from ?? 0;
+      if (p && r.data.phase === 'undo') p.undo = r.data.steps ?? [];
       return `${r.data.op} -> ${r.data.phase}${r.data.code ? ` (${r.data.code}: ${r.data.message})` : ''}`;
     }
     case 'op.finished':
-      return `${r.data.op} ${r.data.outcome}${r.data.code ? ` (${r.data.code})` : ''}${r.data.leftovers ? `, leftovers ${r.data.leftovers.map((l) => l.name).join(' ')}` : ''}`;
+      return `${r.data.op} ${r.data.outcome}${r.data.code ? ` (${r.data.code})` : ''}: workshop ${r.data.status}${r.data.garbage.length ? `, garbage ${r.data.garbage.map((l) => l.name).join(' ')}` : ''}`;
     case 'object.orphan-removed':
     case 'object.missing':
       return `${r.data.object.ref.space}/${r.data.object.ref.name}`;
@@ -100,11 +104,13 @@ export async function replayCommand(ctx: Context, opts: ReplayOptions): Promise<
   const image = await readJournalImage(join(ctx.stateDir, 'journal'));
   const until = opts.until ?? Number.MAX_SAFE_INTEGER;
   const state: FoldState = initialState();
-  const plans = new Map<string, { plan: Plan; undoFrom: number }>();
+  const plans: Plans = new Map();
   const shown: string[] = [];
   const touches = (r: JournalRecord) => !opts.workshop || r.key === opts.workshop;
-  for (const r of image.records) {
-    if (r.seq > until) break;
+  for (const stored of image.records) {
+    if (stored.seq > until) break;
+    // An old record is shown and folded as this atelier reads it: upcast, with the state before it.
+    const r = upcastRecord(stored, state);
     const text = describeRecord(r, plans);
     evolve(state, r);
     if (opts.events && touches(r)) shown.push(`${String(r.seq).padStart(6)}  ${r.type.padEnd(22)} ${r.key.padEnd(16)} ${text}`);

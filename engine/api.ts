@@ -13,18 +13,14 @@
  * ```
  */
 import type { Observable } from 'rxjs';
-import type { Backend, Identity, ObjectRef } from '../backends/types.ts';
-import type { JournalRecord, OpKind, Phase, WorkshopShape, WorkshopSpec } from '../events/catalogue.ts';
+import type { Backend } from '../backends/types.ts';
+import type { JournalRecord } from '../events/catalogue.ts';
+import type { Identity, IdSupply, ObjectRef, OpKind, Phase, WorkshopShape, WorkshopSpec, WorkshopStatus } from '../machines/index.ts';
+
+export type { WorkshopStatus };
 
 /** Where ids come from. Injected so runs are reproducible; every id is recorded in the journal. */
-export interface IdSource {
-  /** A new op id, unique in this state directory. */
-  opId(): string;
-  /** 16 characters from [0-9a-f] for an SDK layer's name. */
-  layerSuffix(): string;
-  /** A new transient container id (lowercase letters and digits). */
-  containerId(): string;
-}
+export type IdSource = IdSupply;
 
 /** Where time comes from: an ISO-8601 timestamp. */
 export type Clock = () => string;
@@ -69,8 +65,6 @@ export interface CommandOptions {
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
 }
-
-export type WorkshopStatus = 'ready' | 'busy' | 'broken';
 
 /** A workshop as the state holds it: its shape (instance, base, SDK layers, stash) and status. */
 export interface WorkshopView extends WorkshopShape {
@@ -130,24 +124,175 @@ export interface ReconcileReport {
   readonly missing: number;
 }
 
+/**
+ * An open engine: one state directory, one backend. Commands on one workshop are serialised;
+ * different workshops proceed concurrently; `gc` and `reconcile` run alone. Every command takes an
+ * `AbortSignal` (`opts.signal`): an aborted command is undone like a failed one.
+ *
+ * Errors are `AtelierError`s with a `code` (`machines/errors.ts`). Every command may also throw
+ * `CLOSED` (the engine was closed) and `UNAVAILABLE` (the backend stopped answering).
+ */
 export interface Engine {
+  /** The backend the engine was opened on (its `kind`, its `defaultBase`). */
   readonly backend: Backend;
+  /** Whose workshops these are: the owner tag of every object the engine makes. */
   readonly owner: string;
+
+  /**
+   * Create a workshop from its spec: the instance from the base, each SDK's `setup-base` then a
+   * snapshot layer, start. On failure everything it made is removed.
+   *
+   * @throws `ALREADY_EXISTS`, `BUSY`, `INVALID_NAME`; `OP_FAILED` (undone), `ABORTED`, `BROKEN`.
+   * @example
+   * ```ts
+   * const ws = await engine.launch(await loadWorkshopFile('workshop.yaml', { defaultBase: engine.backend.defaultBase }));
+   * ws.status; // 'ready'
+   * ```
+   */
   launch(spec: WorkshopSpec, opts?: CommandOptions): Promise<WorkshopView>;
+  /**
+   * Bring a workshop up to date with its spec: keep the longest prefix of unchanged SDK layers,
+   * stash, rebuild in place (same identity), run the remaining hooks, drop the stash. A failure is
+   * undone from the stash.
+   *
+   * @throws `NOT_FOUND`, `BUSY`, `FAILED_PRECONDITION` (a stash to unstash first, a lost instance,
+   *   kept containers running from it); `OP_FAILED`, `ABORTED`, `BROKEN`.
+   * @example
+   * ```ts
+   * const ws = await engine.refresh(spec); // ws.sdks: the reused layers, then the rebuilt ones
+   * ```
+   */
   refresh(spec: WorkshopSpec, opts?: CommandOptions): Promise<WorkshopView>;
+  /**
+   * Copy the workshop and its SDK layers aside (what a refresh does first), for `unstash`.
+   *
+   * @throws `NOT_FOUND`, `BUSY`, `FAILED_PRECONDITION` (already stashed, broken); `OP_FAILED`, `ABORTED`.
+   * @example
+   * ```ts
+   * (await engine.stash('nav2')).stash?.layer; // 'stash-nav2-1a2b3c4d'
+   * ```
+   */
   stash(name: string, opts?: CommandOptions): Promise<WorkshopView>;
+  /**
+   * Put the stashed copy back over the workshop (keeping its identity) and drop the stash. Past
+   * its first step it cannot be undone: it rolls forward, and reconciliation finishes it after a crash.
+   *
+   * @throws `NOT_FOUND`, `BUSY`, `FAILED_PRECONDITION` (no stash); `OP_FAILED`, `BROKEN`.
+   * @example
+   * ```ts
+   * await engine.unstash('nav2');
+   * ```
+   */
   unstash(name: string, opts?: CommandOptions): Promise<WorkshopView>;
+  /**
+   * Reset the workshop's root filesystem to an SDK's layer (its state right after that SDK's
+   * `setup-base`), keeping its identity and every layer.
+   *
+   * @throws `NOT_FOUND` (workshop or SDK, with a did-you-mean), `BUSY`, `FAILED_PRECONDITION`
+   *   (stashed, broken); `OP_FAILED`, `ABORTED`.
+   * @example
+   * ```ts
+   * await engine.restore('nav2', 'ros2');
+   * ```
+   */
   restore(name: string, sdk: string, opts?: CommandOptions): Promise<WorkshopView>;
+  /**
+   * Delete the workshop, its SDK layers, any stash, and whatever of it a given-up op left. Rolls
+   * forward: every step is retried.
+   *
+   * @throws `NOT_FOUND`, `BUSY`, `FAILED_PRECONDITION` (kept containers running from it); `BROKEN`.
+   * @example
+   * ```ts
+   * await engine.remove('nav2');
+   * ```
+   */
   remove(name: string, opts?: CommandOptions): Promise<void>;
+  /**
+   * Run a transient container from a ready workshop or an SDK layer, recorded only in the volatile
+   * journal; removed after its script unless `keep`. A script that exits non-zero is a result
+   * (`exitCode`), not an error.
+   *
+   * @throws `NOT_FOUND` (no ready workshop or SDK layer of that name), `OP_FAILED` (the backend failed).
+   * @example
+   * ```ts
+   * const r = await engine.run({ from: 'nav2', script: 'cat /etc/atelier/sdks' });
+   * r.exitCode; // 0
+   * ```
+   */
   run(req: RunRequest, opts?: CommandOptions): Promise<RunResult>;
+  /**
+   * Remove a transient container kept by `run({ keep: true })`.
+   *
+   * @throws `NOT_FOUND` (no such container).
+   * @example
+   * ```ts
+   * await engine.removeContainer(r.id);
+   * ```
+   */
   removeContainer(id: string): Promise<void>;
+  /**
+   * Remove owned backend objects that nothing the journal records accounts for (and `--rm`
+   * containers whose run died). With `dryRun`, only list them.
+   *
+   * @throws `OP_FAILED` or `UNAVAILABLE` when the backend fails (what was removed before stays removed).
+   * @example
+   * ```ts
+   * (await engine.gc({ dryRun: true })).orphans; // [{ space: 'layers', name: 'nav-...' }]
+   * ```
+   */
   gc(opts?: { dryRun?: boolean }): Promise<GcReport>;
+  /**
+   * Settle interrupted operations and compare the journal with the backend's objects, as every
+   * start does: pending effects probed and judged, orphans removed, lost objects journaled.
+   *
+   * @example
+   * ```ts
+   * await engine.reconcile(); // { pending: 0, orphans: 0, missing: 0 }
+   * ```
+   */
   reconcile(): Promise<ReconcileReport>;
+  /**
+   * Every workshop, by name.
+   *
+   * @example
+   * ```ts
+   * engine.list().map((w) => `${w.name} ${w.status}`); // ['nav2 ready']
+   * ```
+   */
   list(): WorkshopView[];
-  /** Throws `NOT_FOUND` when there is no such workshop. */
+  /**
+   * One workshop.
+   *
+   * @throws `NOT_FOUND` when there is no such workshop (with a did-you-mean).
+   * @example
+   * ```ts
+   * engine.show('nav2').sdks.map((l) => l.layer); // ['ros2-…', 'nav2-…']
+   * ```
+   */
   show(name: string): WorkshopView;
+  /** The whole state now (immutable): workshops and transient containers, and the journal's last sequence number. */
   readonly state: EngineState;
+  /**
+   * The state after every journaled batch (rxjs; the current state first, on subscription).
+   *
+   * @example
+   * ```ts
+   * engine.state$.subscribe((s) => console.log(Object.keys(s.workshops)));
+   * ```
+   */
   readonly state$: Observable<EngineState>;
+  /**
+   * Every journal record as it is appended, durable and volatile alike.
+   *
+   * @example
+   * ```ts
+   * engine.events$.subscribe((r) => console.log(r.seq, r.type));
+   * ```
+   */
   readonly events$: Observable<JournalRecord>;
+  /**
+   * Wait for running commands, write a checkpoint, release the backend and the state directory's
+   * lock. Idempotent; every later call throws `CLOSED`.
+   */
   close(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 /**
  * The effect runner: carries out one effect a machine requested, on the backend, idempotently.
  *
- * The machines decide what to do; this file only knows how. It applies DESIGN.md's rules for what
+ * The machines decide what to do; this file only knows how. It applies docs/design.md's rules for what
  * a target already being there means (the same table reconciliation uses, through `judgeProbe`):
  * an object this op already made is done, an owned leftover of another op is removed and the
  * effect redone, an object someone else owns is never touched and fails the step.
@@ -11,9 +11,8 @@
  * const outcome = await runEffect(backend, 'alice', 'op-1', { type: 'start', target: { space: 'workshops', name: 'nav2-1a2b3c4d' } });
  * ```
  */
-import { BackendError, SimulatedCrash, isBackendError, type Backend, type Identity, type ObjectRef } from '../backends/types.ts';
-import type { Effect, Observation } from '../events/catalogue.ts';
-import { judgeProbe } from '../machines/layer.ts';
+import { BackendError, SimulatedCrash, isBackendError, type Backend } from '../backends/types.ts';
+import { judgeProbe, type Effect, type Identity, type ObjectRef, type Observation } from '../machines/index.ts';
 
 export interface EffectOutcome {
   readonly identity?: Identity;
@@ -48,7 +47,7 @@ export async function runEffect(backend: Backend, owner: string, op: string, eff
         if (!isBackendError(e, 'ALREADY_EXISTS') || effect.refresh) throw e;
         // Something holds the name: decide by the table whether it is ours, a leftover, or foreign.
         const seen = await observe(backend, owner, effect.target);
-        const decision = judgeProbe(effect, seen, op);
+        const { decision } = judgeProbe(effect, seen, op);
         if (decision === 'done') {
           const info = await backend.inspect(effect.target);
           return effect.tags.kind === 'workshop' && info ? { identity: info.identity } : {};
@@ -82,15 +81,4 @@ export function failureOf(e: unknown): { code: string; message: string } {
   if (e instanceof SimulatedCrash) throw e;
   if (e instanceof BackendError) return { code: e.code, message: e.message };
   return { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
-}
-
-export function describeEffect(effect: Effect): string {
-  switch (effect.type) {
-    case 'copy':
-      return `copy${effect.refresh ? '!' : ''} ${effect.source.space}/${effect.source.name} -> ${effect.target.space}/${effect.target.name}`;
-    case 'create':
-      return `create${effect.refresh ? '!' : ''} ${effect.target.space}/${effect.target.name}`;
-    default:
-      return `${effect.type} ${effect.target.space}/${effect.target.name}`;
-  }
 }

@@ -1,14 +1,18 @@
 /**
- * `openEngine`: the write-ahead loop that ties journal, machines and backend together.
+ * The engine: the loop around the domain core. For each command: validate at the edge, ask
+ * `decide` (pure) what follows, journal its events, carry out the effect they request through the
+ * backend port, and feed the outcome back to `decide`, until the op finishes. State is only ever
+ * changed by folding what was journaled (`evolve`), and nothing acts on a decision before it is
+ * on disk.
  *
- * For each command: validate at the edge, ask the workshop machine (pure) what to do, journal its
- * decision, carry out the requested effect, journal the outcome, ask the machine again, until it
- * finishes the op. State is only ever changed by folding what was journaled.
+ * `openEngine` (`index.ts`) returns the `Engine` interface; `EngineImpl` and `openEngineImpl` are
+ * for this package's own tests and simulation (they reach the folded state and can "crash").
  *
  * @example
  * ```ts
- * const engine = await openEngine({ stateDir, runDir, backend: createFakeBackend({ seed: 1 }) });
+ * const engine = await openEngineImpl({ stateDir, runDir, backend: createFakeBackend({ seed: 1 }) });
  * const ws = await engine.launch(spec, { onProgress: (p) => console.log(p.label, p.status) });
+ * engine.folded.objects; // every object the state accounts for
  * await engine.close();
  * ```
  */
@@ -16,56 +20,47 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { BehaviorSubject, Subject } from 'rxjs';
 import { freeze, produce } from 'immer';
-import { isBackendError, SimulatedCrash, type Backend, type ObjectRef } from '../backends/types.ts';
-import { AtelierError, isAtelierError } from '../errors.ts';
-import { EVENT_VERSIONS, type EventInput, type JournalRecord, type OpKind, type WorkshopShape, type WorkshopSpec } from '../events/catalogue.ts';
+import { isBackendError, SimulatedCrash, type Backend } from '../backends/types.ts';
+import { AtelierError, isAtelierError } from '../machines/errors.ts';
+import type { EventInput, JournalRecord } from '../events/catalogue.ts';
 import { openJournal, type Journal } from '../events/journal.ts';
 import { acquireLock, type StateLock } from '../events/lock.ts';
-import { containerNext } from '../machines/container.ts';
-import { planLaunch, planRefresh, planRemove, planRestore, planStash, planUnstash, reusablePrefix, instanceRef, layerRef, type PlanContext } from '../machines/plan.ts';
-import { decide, rejection, resolveWorkshop, type CommandEvent, type Decision, type WorkshopContext, type WorkshopEvent } from '../machines/workshop.ts';
+import {
+  decide,
+  evolve,
+  evolveVolatile,
+  initialVolatile,
+  isVolatileEvent,
+  phaseStepsOf,
+  type DomainState,
+  type FoldState,
+  type Input,
+  type KeyedEvent,
+  type OpKind,
+  type VolatileState,
+  type WorkshopSpec,
+} from '../machines/index.ts';
+import { validateWorkshopName, ownerName } from '../machines/names.ts';
 import type { CommandOptions, Engine, EngineOptions, EngineState, GcReport, ReconcileReport, RunRequest, RunResult, WorkshopView } from './api.ts';
-import { failureOf, runEffect, describeEffect } from './effects.ts';
-import { evolve, evolveVolatile, initialState, initialVolatile, objectKey, stashLayerNames, type FoldState, type VolatileState } from './fold.ts';
+import { failureOf, runEffect } from './effects.ts';
+import { didYouMeanHint } from './hints.ts';
 import { defaultClock, defaultIds } from './ids.ts';
-import { ownerName, didYouMeanHint, validateWorkshopName } from './names.ts';
-import { Reconciler } from './reconcile.ts';
+import { Reconciler, type ReconcileHost } from './reconcile.ts';
+import { openFolded } from './replay.ts';
 import { Serialiser } from './serialise.ts';
-import { phaseSteps } from '../machines/plan.ts';
 
-/** Replay a checkpoint and a tail into a frozen state, without a proxy or copy per record. */
-export function replay(checkpoint: { state: FoldState } | null, tail: readonly JournalRecord[]): FoldState {
-  const s: FoldState = checkpoint ? structuredClone(checkpoint.state) : initialState();
-  for (const r of tail) evolve(s, r);
-  return freeze(s, true);
-}
+type Outcome = 'done' | 'undone' | 'broken';
 
-/**
- * Open a durable journal and fold it while it is read: each record is folded as it is decoded, so
- * start-up never holds the whole tail in memory (what `replay.full.1m` measures).
- */
-export async function openFolded(dir: string, opts: { checkpointDir?: string; syncInline?: boolean } = {}): Promise<{ journal: Journal; fold: FoldState }> {
-  let fold: FoldState = initialState();
-  const opened = await openJournal<FoldState>({
-    dir,
-    durable: true,
-    ...opts,
-    replay: (checkpoint) => {
-      fold = checkpoint ? structuredClone(checkpoint.state as FoldState) : initialState();
-      const s = fold;
-      return (r) => evolve(s, r);
-    },
-  });
-  return { journal: opened.journal, fold: freeze(fold, true) };
-}
-
-export class EngineImpl implements Engine {
+export class EngineImpl implements Engine, ReconcileHost {
   state$: BehaviorSubject<EngineState>;
   readonly events$ = new Subject<JournalRecord>();
   private closed = false;
   private lastCheckpoint: number;
   private readonly serial = new Serialiser();
-  readonly reconciler: Reconciler;
+  private readonly reconciler: Reconciler;
+  /** How each op that removed its workshop ended (an undone launch), for the error its caller gets. */
+  private readonly failures = new Map<string, { code: string; message: string }>();
+  private runs = 0;
 
   constructor(
     readonly backend: Backend,
@@ -76,7 +71,7 @@ export class EngineImpl implements Engine {
     private vfold: VolatileState,
     private readonly lock: StateLock,
     readonly clock: () => string,
-    readonly ids: NonNullable<EngineOptions['ids']>,
+    private readonly ids: NonNullable<EngineOptions['ids']>,
     private readonly checkpointEvery: number,
   ) {
     this.lastCheckpoint = fold.seq;
@@ -93,6 +88,10 @@ export class EngineImpl implements Engine {
   }
   get volatileState(): VolatileState {
     return this.vfold;
+  }
+  /** Both parts of the folded state, as `decide` reads them. */
+  get world(): DomainState {
+    return { durable: this.fold, volatile: this.vfold };
   }
 
   private view(): EngineState {
@@ -114,6 +113,7 @@ export class EngineImpl implements Engine {
     return records;
   }
 
+  /** Journal to the volatile journal (no fsync), then fold, then publish. */
   async appendVolatile(inputs: EventInput[]): Promise<void> {
     this.assertOpen();
     const records = await this.volatile.append(inputs);
@@ -121,6 +121,13 @@ export class EngineImpl implements Engine {
       for (const r of records) evolveVolatile(d, r);
     });
     this.publish(records);
+  }
+
+  /** Journal `decide`'s events, each to its journal (transient containers' to the volatile one). */
+  async record(events: readonly KeyedEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    if (isVolatileEvent(events[0]!)) await this.appendVolatile([...events]);
+    else await this.append([...events]);
   }
 
   private publish(records: JournalRecord[]): void {
@@ -132,192 +139,98 @@ export class EngineImpl implements Engine {
     if (this.closed) throw new AtelierError('CLOSED', 'the engine is closed; open a new one');
   }
 
-  /** The machine's view of one workshop, rebuilt from the fold. */
-  contextFor(name: string, fold: FoldState = this.fold): WorkshopContext {
-    const ws = fold.workshops[name];
-    const op = ws?.op ? fold.ops[ws.op.id] ?? null : Object.values(fold.ops).find((o) => o.workshop === name) ?? null;
-    return {
-      name,
-      workshop: ws ? { status: ws.status, hasStash: ws.stash !== null, sdks: ws.sdks.map((l) => l.sdk), instancePresent: ws.instancePresent, dependents: this.dependentsOf(ws) } : null,
-      op,
-    };
+  private decide(input: Input): KeyedEvent[] {
+    return decide(this.world, input);
   }
 
   /**
-   * Containers kept on purpose (`keep`) running from a workshop or one of its layers. A `--rm`
-   * container left by a run that failed to remove it blocks nothing: gc and reconcile reclaim it.
+   * Drive an op from its first events to its end: journal them, run the effect they request,
+   * decide on its outcome (journaled with what follows it, in one durable append: still
+   * write-ahead, since nothing acts on either before both are on disk), and so on.
    */
-  private dependentsOf(ws: { instance: string; sdks: readonly { layer: string }[] }): number {
-    const names = new Set([ws.instance, ...ws.sdks.map((l) => l.layer)]);
-    return Object.values(this.vfold.containers).filter((c) => c.keep && names.has(c.source.name)).length;
-  }
-
-  private toInputs(name: string, opId: string, decisions: Decision[], extra: { spec?: WorkshopSpec } = {}, fold: FoldState = this.fold): EventInput[] {
-    const at = this.clock();
-    return decisions.map((d): EventInput => {
-      switch (d.type) {
-        case 'startOp':
-          return { type: 'op.started', key: name, data: { op: opId, kind: d.params.kind, workshop: name, plan: d.params.plan, at, ...(extra.spec ? { spec: extra.spec } : {}), ...(d.params.sdk ? { sdk: d.params.sdk } : {}) } };
-        case 'request':
-          return { type: 'effect.requested', key: name, data: { op: opId, ...d.params, at } };
-        case 'enterPhase':
-          return { type: 'op.phase', key: name, data: { op: opId, ...d.params, at } };
-        case 'finish': {
-          const leftovers: ObjectRef[] = [];
-          // Any clean-up target still accounted for when an op finishes done is a leftover for gc,
-          // whichever clean-up step gave up (fixtures/simulate/cleanup-leftovers-marked).
-          if (d.params.leftovers || d.params.outcome === 'done') {
-            const op = fold.ops[opId];
-            for (const s of op?.plan.cleanup ?? []) if (fold.objects[objectKey(s.effect.target)]) leftovers.push(s.effect.target);
-          }
-          const { leftovers: _l, ...rest } = d.params;
-          return { type: 'op.finished', key: name, data: { op: opId, ...rest, at, ...(leftovers.length ? { leftovers } : {}) } };
-        }
-      }
-    });
-  }
-
-  /**
-   * Drive an op from a decision to its end: journal each decision, run each requested effect,
-   * journal its outcome, and ask the machine again.
-   */
-  async drive(name: string, opId: string, first: Decision[], opts: CommandOptions = {}, extra: { spec?: WorkshopSpec } = {}): Promise<'done' | 'undone' | 'broken'> {
-    let decisions = first;
+  async drive(name: string, opId: string, first: KeyedEvent[], opts: CommandOptions = {}): Promise<Outcome> {
+    let events = first;
     let aborted = false;
-    // An effect's outcome is journaled together with the decision that follows it: one durable
-    // append per step instead of two, and still write-ahead, since nothing acts on either before
-    // both are on disk. A crash before that append leaves the effect pending, as it always could.
-    let outcome: EventInput | null = null;
-    let ahead: FoldState = this.fold;
     for (;;) {
-      await this.append([...(outcome ? [outcome] : []), ...this.toInputs(name, opId, decisions, extra, ahead)]);
-      outcome = null;
-      const fin = decisions.find((d) => d.type === 'finish');
-      if (fin && fin.type === 'finish') {
-        if (fin.params.code) this.failures.set(opId, { code: fin.params.code, message: fin.params.message ?? '' });
-        return fin.params.outcome;
+      await this.append(events);
+      const fin = events.find((e) => e.type === 'op.finished');
+      if (fin?.type === 'op.finished') {
+        if (fin.data.code) this.failures.set(opId, { code: fin.data.code, message: fin.data.message ?? '' });
+        return fin.data.outcome;
       }
-      const req = decisions.find((d) => d.type === 'request');
-      if (!req || req.type !== 'request') throw new AtelierError('BROKEN', `internal: the machine made no decision for op ${opId} of "${name}"`);
-      const op = this.fold.ops[opId]!;
-      const steps = phaseSteps(op.plan, req.params.phase, op.undoFrom);
-      const step = steps[req.params.step]!;
+      const op = this.fold.ops[opId];
+      if (!op?.pending) throw new AtelierError('BROKEN', `internal: the machine made no decision for op ${opId} of "${name}"`);
+      const steps = phaseStepsOf(op);
+      const step = steps[op.step]!;
       const progress = (status: 'started' | 'done' | 'failed') =>
-        opts.onProgress?.({ op: opId, kind: op.kind, workshop: name, phase: req.params.phase, step: req.params.step, total: steps.length, label: step.label, status, at: this.clock() });
+        opts.onProgress?.({ op: opId, kind: op.kind, workshop: name, phase: op.phase, step: op.step, total: steps.length, label: step.label, status, at: this.clock() });
       progress('started');
-      let event: WorkshopEvent;
+      let result: Extract<Input, { type: 'outcome' }>['result'];
       try {
-        const result = await runEffect(this.backend, this.owner, opId, step.effect);
-        outcome = { type: 'effect.succeeded', key: name, data: { op: opId, phase: req.params.phase, step: req.params.step, at: this.clock(), ...(result.identity ? { identity: result.identity } : {}) } };
+        const r = await runEffect(this.backend, this.owner, opId, step.effect);
+        result = { ok: true, ...(r.identity ? { identity: r.identity } : {}) };
         progress('done');
-        event = { type: 'step.ok' };
       } catch (e) {
-        const f = failureOf(e);
-        outcome = { type: 'effect.failed', key: name, data: { op: opId, phase: req.params.phase, step: req.params.step, at: this.clock(), ...f } };
+        result = { ok: false, ...failureOf(e) };
         progress('failed');
-        event = { type: 'step.failed', ...f, message: `${step.label} (${describeEffect(step.effect)}): ${f.message}` };
       }
-      // The machine decides on the state as it will be once the outcome is journaled.
-      ahead = this.foldAhead(outcome);
-      const snap = resolveWorkshop(this.contextFor(name, ahead));
+      let abort: { code: string; message: string } | undefined;
       if (!aborted && opts.signal?.aborted) {
         aborted = true;
-        const reason = opts.signal.reason instanceof Error ? opts.signal.reason.message : 'the command was aborted';
-        const d = decide(snap, { type: 'abort', code: 'ABORTED', message: reason });
-        if (d.actions.length > 0) {
-          decisions = d.actions;
-          continue;
-        }
+        abort = { code: 'ABORTED', message: opts.signal.reason instanceof Error ? opts.signal.reason.message : 'the command was aborted' };
       }
-      decisions = decide(snap, event).actions;
+      events = this.decide({ type: 'outcome', op: opId, at: this.clock(), result, ...(abort ? { abort } : {}) });
     }
   }
 
-  /** The fold as it will be once `input` is journaled as the next record (nothing is written). */
-  private foldAhead(input: EventInput): FoldState {
-    const record = { ...input, seq: this.fold.seq + 1, v: EVENT_VERSIONS[input.type] } as JournalRecord;
-    return produce(this.fold, (d) => evolve(d, record));
-  }
-
-
-  /** Accept a command (or reject it before anything is journaled) and run its op. */
-  private async command(kind: OpKind, name: string, opts: CommandOptions, build: (ctx: PlanContext, shape: WorkshopShape) => { event: CommandEvent; spec?: WorkshopSpec }, sdk?: string): Promise<WorkshopView | null> {
+  /** Accept a command (or refuse it before anything is journaled or any id is spent) and run its op. */
+  private async command(kind: OpKind, name: string, opts: CommandOptions, more: { spec?: WorkshopSpec; sdk?: string } = {}): Promise<WorkshopView | null> {
     this.assertOpen();
     validateWorkshopName(name);
     return this.serial.run(name, async () => {
       this.assertOpen();
       if (opts.signal?.aborted) throw new AtelierError('ABORTED', `cannot ${kind} "${name}": the command was aborted before it started; nothing changed`);
-      const ctx = this.contextFor(name);
-      const ws = this.fold.workshops[name];
-      // Rejected before anything is journaled or any id is spent.
-      const rej = rejection(ctx, kind, sdk);
-      if (rej) {
-        const hint = kind === 'restore' && ws && sdk !== undefined ? didYouMeanHint(sdk, ws.sdks.map((l) => l.sdk)) : '';
-        throw new AtelierError(rej.code, `cannot ${kind} "${name}": workshop ${rej.reason}${hint}`, { workshop: name });
+      let first: KeyedEvent[];
+      try {
+        first = this.decide({ type: 'command', kind, workshop: name, ...more, owner: this.owner, at: this.clock(), ids: this.ids });
+      } catch (e) {
+        const ws = this.fold.workshops[name];
+        if (isAtelierError(e) && kind === 'restore' && ws && more.sdk !== undefined) throw new AtelierError(e.code, `${e.message}${didYouMeanHint(more.sdk, ws.sdks.map((l) => l.sdk))}`, { workshop: name });
+        throw e;
       }
-      const opId = this.ids.opId();
-      const { event, spec } = build({ owner: this.owner, op: opId }, ws ?? LAUNCH_SHAPE);
-      const d = decide(resolveWorkshop(ctx), event);
-      if (!d.accepted) throw new AtelierError('FAILED_PRECONDITION', `cannot ${kind} "${name}" in its current state`, { workshop: name });
-      const outcome = await this.drive(name, opId, d.actions, opts, spec ? { spec } : {});
+      const opId = (first[0] as Extract<KeyedEvent, { type: 'op.started' }>).data.op;
+      const outcome = await this.drive(name, opId, first, opts);
       const after = this.fold.workshops[name];
       if (outcome === 'done') return after ?? null;
-      const err = after?.lastError ?? this.lastFailure(opId);
+      const err = after?.lastError ?? this.failures.get(opId) ?? { code: 'OP_FAILED', message: 'the operation failed' };
       if (outcome === 'broken')
         throw new AtelierError('BROKEN', `cannot ${kind} "${name}": ${err.message}; it could not be undone either, so the workshop is marked broken (run \`atelier reconcile\` once the backend is healthy, or remove it)`, { workshop: name, op: opId, cause: err.code });
       throw new AtelierError(err.code === 'ABORTED' ? 'ABORTED' : 'OP_FAILED', `cannot ${kind} "${name}": ${err.message}; ${after ? 'the workshop was returned to how it was' : 'everything it created was removed'}`, { workshop: name, op: opId, cause: err.code });
     });
   }
 
-  /** The failure an op finished with, when its workshop is gone (an undone launch). */
-  private lastFailure(opId: string): { code: string; message: string } {
-    return this.failures.get(opId) ?? { code: 'OP_FAILED', message: 'the operation failed' };
-  }
-  private readonly failures = new Map<string, { code: string; message: string }>();
-
-  private spendSuffixes(n: number): string[] {
-    return Array.from({ length: n }, () => this.ids.layerSuffix());
-  }
-
-  private isPresent = (layer: string): boolean => this.fold.objects[`layers/${layer}`]?.state === 'present';
-
   async launch(spec: WorkshopSpec, opts: CommandOptions = {}): Promise<WorkshopView> {
-    const ws = await this.command('launch', spec.name, opts, (ctx) => ({ event: { type: 'launch', op: ctx.op, plan: planLaunch({ ctx, spec, suffixes: this.spendSuffixes(spec.sdks.length) }) }, spec }));
-    return ws!;
+    return (await this.command('launch', spec.name, opts, { spec }))!;
   }
 
   async refresh(spec: WorkshopSpec, opts: CommandOptions = {}): Promise<WorkshopView> {
-    const ws = await this.command('refresh', spec.name, opts, (ctx, shape) => {
-      const reuse = reusablePrefix(shape, spec, this.isPresent);
-      return { event: { type: 'refresh', op: ctx.op, plan: planRefresh({ ctx, name: spec.name, shape, spec, reuse, suffixes: this.spendSuffixes(spec.sdks.length - reuse), isPresent: this.isPresent }) }, spec };
-    });
-    return ws!;
+    return (await this.command('refresh', spec.name, opts, { spec }))!;
   }
 
   async stash(name: string, opts: CommandOptions = {}): Promise<WorkshopView> {
-    return (await this.command('stash', name, opts, (ctx, shape) => ({ event: { type: 'stash', op: ctx.op, plan: planStash({ ctx, name, shape, isPresent: this.isPresent }) } })))!;
+    return (await this.command('stash', name, opts))!;
   }
 
   async unstash(name: string, opts: CommandOptions = {}): Promise<WorkshopView> {
-    return (await this.command('unstash', name, opts, (ctx, shape) => ({ event: { type: 'unstash', op: ctx.op, plan: planUnstash({ ctx, name, shape }) } })))!;
+    return (await this.command('unstash', name, opts))!;
   }
 
   async restore(name: string, sdk: string, opts: CommandOptions = {}): Promise<WorkshopView> {
-    return (await this.command('restore', name, opts, (ctx, shape) => ({ event: { type: 'restore', op: ctx.op, sdk, plan: planRestore({ ctx, name, shape, sdk }) } }), sdk))!;
+    return (await this.command('restore', name, opts, { sdk }))!;
   }
 
   async remove(name: string, opts: CommandOptions = {}): Promise<void> {
-    await this.command('remove', name, opts, (ctx, shape) => ({ event: { type: 'remove', op: ctx.op, plan: planRemove({ ctx, shape, leftovers: this.leftoversOf(name, shape) }) } }));
-  }
-
-  /** Objects the state holds for workshop `name` that its shape does not name, in key order. */
-  private leftoversOf(name: string, shape: WorkshopShape): ObjectRef[] {
-    const named = new Set([instanceRef(shape.instance), ...shape.sdks.map((l) => layerRef(l.layer))].map(objectKey));
-    if (shape.stash) for (const n of stashLayerNames(shape.stash)) named.add(objectKey(layerRef(n)));
-    return Object.entries(this.fold.objects)
-      .filter(([k, o]) => o.workshop === name && !named.has(k))
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([, o]) => o.ref);
+    await this.command('remove', name, opts);
   }
 
   run(req: RunRequest, opts: CommandOptions = {}): Promise<RunResult> {
@@ -325,29 +238,28 @@ export class EngineImpl implements Engine {
     // Under the serialiser so reconcile and gc (exclusive) never see a run half-way.
     return this.serial.run(`run:${req.from}:${this.runs++}`, () => this.runNow(req, opts));
   }
-  private runs = 0;
 
   private async runNow(req: RunRequest, opts: CommandOptions): Promise<RunResult> {
     this.assertOpen();
-    const ws = this.fold.workshops[req.from];
-    const layer = this.fold.objects[`layers/${req.from}`];
-    let source: ObjectRef;
-    if (ws && ws.status === 'ready') source = instanceRef(ws.instance);
-    else if (layer && layer.state === 'present' && layer.kind === 'sdk') source = layerRef(req.from);
-    else
-      throw new AtelierError('NOT_FOUND', `cannot run from "${req.from}": no ready workshop or SDK layer has that name${didYouMeanHint(req.from, [...Object.keys(this.fold.workshops)])}`, { from: req.from });
-    const id = this.ids.containerId();
-    const op = this.ids.opId();
-    const ref: ObjectRef = { space: 'workshops', name: `run-${id}` };
-    await this.appendVolatile([{ type: 'container.created', key: id, data: { id, ref, source, op, at: this.clock(), ...(req.scratch ? { scratch: req.scratch } : {}), ...(req.keep ? { keep: true } : {}) } }]);
+    let created: KeyedEvent[];
     try {
-      await this.backend.create({ target: ref, source: { object: source, ...(req.scratch ? { scratch: req.scratch } : {}) }, tags: { owner: this.owner, op, kind: 'container', source: source.name, ...(ws ? { workshop: req.from } : {}) } });
-      await this.backend.start(ref);
-      if (containerNext('created', 'start')) await this.appendVolatile([{ type: 'container.started', key: id, data: { id, at: this.clock() } }]);
+      created = this.decide({ type: 'run', from: req.from, ...(req.scratch ? { scratch: req.scratch } : {}), ...(req.keep ? { keep: true } : {}), at: this.clock(), ids: this.ids });
+    } catch (e) {
+      if (isAtelierError(e, 'NOT_FOUND')) throw new AtelierError('NOT_FOUND', `${e.message}${didYouMeanHint(req.from, Object.keys(this.fold.workshops))}`, { from: req.from });
+      throw e;
+    }
+    const c = (created[0] as Extract<KeyedEvent, { type: 'container.created' }>).data;
+    const id = c.id;
+    await this.record(created);
+    try {
+      const fromWorkshop = this.fold.workshops[req.from] !== undefined;
+      await this.backend.create({ target: c.ref, source: { object: c.source, ...(c.scratch ? { scratch: c.scratch } : {}) }, tags: { owner: this.owner, op: c.op, kind: 'container', source: c.source.name, ...(fromWorkshop ? { workshop: req.from } : {}) } });
+      await this.backend.start(c.ref);
+      await this.record(this.decide({ type: 'container.start', id, at: this.clock() }));
       let result: RunResult = { id, exitCode: 0, stdout: '', stderr: '' };
       if (req.script !== undefined) {
         try {
-          const r = await this.backend.exec(ref, { script: req.script });
+          const r = await this.backend.exec(c.ref, { script: req.script });
           result = { id, ...r };
         } catch (e) {
           if (!isBackendError(e, 'EXEC_FAILED')) throw e;
@@ -355,7 +267,7 @@ export class EngineImpl implements Engine {
         }
       }
       if (!req.keep) await this.removeContainer(id);
-      opts.onProgress?.({ op, kind: 'launch', workshop: req.from, phase: 'do', step: 0, total: 1, label: `run ${id}`, status: 'done', at: this.clock() });
+      opts.onProgress?.({ op: c.op, kind: 'launch', workshop: req.from, phase: 'do', step: 0, total: 1, label: `run ${id}`, status: 'done', at: this.clock() });
       return result;
     } catch (e) {
       if (e instanceof SimulatedCrash) throw e; // a dead process cleans nothing up
@@ -365,10 +277,9 @@ export class EngineImpl implements Engine {
   }
 
   async removeContainer(id: string): Promise<void> {
-    const c = this.vfold.containers[id];
-    if (!c) throw new AtelierError('NOT_FOUND', `no transient container "${id}" (list them with \`atelier list --json\`)`, { id });
-    await this.backend.remove(c.ref);
-    await this.appendVolatile([{ type: 'container.removed', key: id, data: { id, at: this.clock() } }]);
+    const removed = this.decide({ type: 'container.remove', id, at: this.clock() });
+    await this.backend.remove(this.vfold.containers[id]!.ref);
+    await this.record(removed);
   }
 
   gc(opts: { dryRun?: boolean } = {}): Promise<GcReport> {
@@ -423,22 +334,17 @@ export class EngineImpl implements Engine {
   }
 }
 
-/** A launch has no current shape; its builder ignores this. */
-const LAUNCH_SHAPE: WorkshopShape = { instance: '', projectId: '', base: '', defaultBase: false, sdks: [], stash: null };
-
 function defaultRunDir(): string {
   const xdg = process.env.XDG_RUNTIME_DIR;
   return xdg ? join(xdg, 'atelier') : '/run/atelier';
 }
 
 /**
- * Open an engine on a state directory: take the lock, replay the journal from its latest
- * checkpoint, check the backend answers, and reconcile journal and backend.
- *
- * Errors: `LOCKED` (another engine holds the directory), `JOURNAL_CORRUPT`, `JOURNAL_VERSION`,
- * `UNAVAILABLE` (the backend does not answer). Nothing is changed when opening fails.
+ * Open an engine on a state directory (the implementation, with its test hooks): take the lock,
+ * replay the journal from its latest checkpoint, check the backend answers, and reconcile journal
+ * and backend. Use `openEngine` (`index.ts`) outside this package.
  */
-export async function openEngine(opts: EngineOptions): Promise<EngineImpl> {
+export async function openEngineImpl(opts: EngineOptions): Promise<EngineImpl> {
   const owner = opts.owner ?? ownerName(userInfo());
   const runDir = opts.runDir ?? defaultRunDir();
   // acquireLock creates the state directory when needed.

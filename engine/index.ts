@@ -8,8 +8,9 @@
  * await engine.launch(await loadWorkshopFile('workshop.yaml', { defaultBase: backend.defaultBase }));
  * ```
  */
-export { openEngine, replay, type EngineImpl } from './engine.ts';
+export { openEngine } from './open.ts';
+export { replay, openFolded } from './replay.ts';
 export { loadWorkshopFile } from './workshop-file.ts';
 export { defaultIds, defaultClock, sequentialIds, steppingClock } from './ids.ts';
-export { canonicalJson, evolve, initialState, type FoldState } from './fold.ts';
+export { canonicalJson, evolve, initialState, type FoldState } from '../machines/index.ts';
 export type * from './api.ts';

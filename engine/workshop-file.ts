@@ -1,5 +1,5 @@
 /**
- * Reading a workshop file (`workshop.yaml`, DESIGN.md §1 "Workshop file") into a `WorkshopSpec`.
+ * Reading a workshop file (`workshop.yaml`, docs/design.md §1 "Workshop file") into a `WorkshopSpec`.
  *
  * This runs before the engine is involved: it journals nothing, so every problem with the file
  * (missing, empty, malformed, wrong types, unknown or duplicate SDK, bad names) is an
@@ -22,9 +22,10 @@ import { createHash } from 'node:crypto';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parse, YAMLParseError } from 'yaml';
-import { AtelierError } from '../errors.ts';
+import { AtelierError } from '../machines/errors.ts';
 import type { SdkSpec, WorkshopSpec } from '../events/catalogue.ts';
-import { didYouMean, didYouMeanHint, validateProjectId, validateSdkName, validateWorkshopName } from './names.ts';
+import { didYouMean, didYouMeanHint } from './hints.ts';
+import { validateProjectId, validateSdkName, validateWorkshopName } from '../machines/names.ts';
 
 export interface LoadWorkshopOptions {
   /** The base used when the file names none (the backend's `defaultBase`). */

@@ -2,7 +2,7 @@
  * Checkpoints: the fold of the journal at seq N, so start-up replays only the records after N.
  *
  * A checkpoint is one file `checkpoint-<seq, 12 digits>.json` holding
- * `{"seq":N,"v":1,"state":{...},"crc":"xxxxxxxx"}` (sealed like a journal record, so a bit flip is
+ * `{"seq":N,"v":2,"state":{...},"crc":"xxxxxxxx"}` (sealed like a journal record, so a bit flip is
  * caught, not folded). It is written atomically: temp file, fsync, rename, fsync of the directory.
  * A checkpoint that is partial, corrupt or misnamed is ignored and the previous one (or a full
  * replay) is used instead; the last two are kept so there is always a fallback.
@@ -15,12 +15,17 @@
  */
 import fs from 'node:fs';
 import { join } from 'node:path';
-import { AtelierError } from '../errors.ts';
+import { AtelierError } from '../machines/errors.ts';
 import { sealJson, unsealJson } from './record.ts';
 import { fsyncDir, readdirIfPresent } from './segments.ts';
 
-/** The checkpoint file format's version (not the state's: the engine owns that shape). */
-export const CHECKPOINT_VERSION = 1;
+/**
+ * The checkpoint file format's version. 2: the state inside carries its schema (`schema`, see
+ * `machines/state.ts`), which an older atelier cannot read; 1 (read too) held schema 1.
+ */
+export const CHECKPOINT_VERSION = 2;
+/** The oldest format this atelier reads (its state is upcast: `upcastState` in upcast.ts). */
+const OLDEST_READ = 1;
 /** How many checkpoints are kept after a write: the newest, and one to fall back on. */
 export const CHECKPOINTS_KEPT = 2;
 
@@ -124,7 +129,7 @@ export async function loadLatestCheckpoint<S>(
         { path, v: o.v, current: CHECKPOINT_VERSION },
       );
     }
-    if (o.seq !== seq || o.v !== CHECKPOINT_VERSION || !('state' in o)) {
+    if (o.seq !== seq || typeof o.v !== 'number' || o.v < OLDEST_READ || !('state' in o)) {
       ignored.push({ path, why: 'not a checkpoint for its name' });
       continue;
     }

@@ -50,7 +50,7 @@
  */
 import fs from 'node:fs';
 import { join } from 'node:path';
-import { AtelierError } from '../errors.ts';
+import { AtelierError } from '../machines/errors.ts';
 import { recordLineReserve, writeRecordLine } from './record.ts';
 import { NextSegment, PREALLOCATED_BATCH_MAX, UNSYNCED_WINDOW } from './preallocation.ts';
 import { fsyncDir, segmentName } from './segments.ts';

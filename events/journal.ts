@@ -14,7 +14,8 @@
  * preallocated: see preallocation.ts); closing cuts it, so segments at rest are plain lines.
  * Opening reads the newest valid checkpoint, skips every segment wholly covered by it, verifies
  * the rest (seals, sequence continuity), cuts a torn tail (and a crash's filler), and returns the
- * records after the checkpoint upcast to current versions. The volatile journal (transient
+ * records after the checkpoint as stored (older versions are upcast as they are folded, with the
+ * state they fold into: `upcast.ts`; a newer version is refused here). The volatile journal (transient
  * containers, in the run directory) is the same code with `durable: false`: no fsync, no
  * checkpoints, no preallocation, and a directory lost to a reboot simply starts empty.
  *
@@ -29,16 +30,14 @@
  */
 import fs from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { AtelierError } from '../errors.ts';
-import { EVENT_VERSIONS } from './catalogue.ts';
+import { AtelierError } from '../machines/errors.ts';
+import { checkVersion, EVENT_VERSIONS } from './catalogue.ts';
 import type { EventInput, JournalRecord } from './catalogue.ts';
 import { loadLatestCheckpoint, writeCheckpointFile } from './checkpoint.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import { GroupCommitWriter } from './group-commit.ts';
 import { keepPreallocated } from './preallocation.ts';
 import { corruptError, cutTornTail, firstSegmentAfter, fsyncDirSync, listSegments, readSegment, scanSegment, truncateSegment } from './segments.ts';
-import { UPCASTERS, upcastRecord } from './upcast.ts';
-import type { UpcasterTable } from './upcast.ts';
 
 export type { Checkpoint } from './checkpoint.ts';
 
@@ -64,8 +63,6 @@ export interface JournalOptions {
    * not synced inline (on tmpfs it would only cost memory).
    */
   preallocate?: boolean;
-  /** Upcasters applied when reading (default: this release's `UPCASTERS`). Tests inject their own. */
-  upcasters?: UpcasterTable;
   /**
    * Stream the tail instead of returning it: called once with the checkpoint, it returns the step
    * each record after it is passed to as soon as it is decoded; `tail` is then empty. A replay of
@@ -78,7 +75,7 @@ export interface OpenedJournal<S> {
   readonly journal: Journal;
   /** Latest valid checkpoint (null if none). */
   readonly checkpoint: Checkpoint<S> | null;
-  /** Records with seq > checkpoint.seq (all records if no checkpoint), upcast to current versions, in order. */
+  /** Records with seq > checkpoint.seq (all records if no checkpoint), as stored (versions checked, not upcast), in order. */
   readonly tail: JournalRecord[];
   /** Set when a torn last record was cut off. */
   readonly repaired: { readonly segment: string; readonly offset: number; readonly bytes: number; readonly keptAt: string } | null;
@@ -91,7 +88,7 @@ export interface Journal {
   append(events: readonly EventInput[]): Promise<JournalRecord[]>;
   /** Atomically write a checkpoint of `state` at `seq` (temp file, fsync, rename, fsync dir); older checkpoints may be pruned (keep the last 2). A no-op for a journal without a checkpoint directory (volatile). */
   writeCheckpoint<S>(seq: number, state: S): Promise<void>;
-  /** Every record from `fromSeq` (default 1), upcast, across all segments (for the replay debugger). */
+  /** Every record from `fromSeq` (default 1), as stored (versions checked, not upcast), across all segments (for the replay debugger). */
   readAll(fromSeq?: number): AsyncIterable<JournalRecord>;
   close(): Promise<void>;
 }
@@ -114,7 +111,7 @@ function checkEvent(e: EventInput): void {
 /** Each event type's current version (a Map: one lookup, no prototype to guard against). */
 const VERSIONS = new Map<string, number>(Object.entries(EVENT_VERSIONS));
 
-/** True when `record` is at its type's current version (so `upcastRecord` would return it as is). */
+/** True when `record` is at its type's current version (the common case, checked without building an error). */
 function isCurrent(record: JournalRecord): boolean {
   return VERSIONS.get(record.type) === record.v;
 }
@@ -129,7 +126,6 @@ class SegmentJournal implements Journal {
     private readonly writer: GroupCommitWriter,
     private readonly checkpointDir: string | null,
     private readonly durable: boolean,
-    private readonly upcasters: UpcasterTable,
     lastSeq: number,
   ) {
     this.nextSeq = lastSeq + 1;
@@ -238,7 +234,9 @@ class SegmentJournal implements Journal {
       for (let k = 0; k < scan.records.length; k++) {
         const record = scan.records[k];
         if (record.seq > upTo) return;
-        if (record.seq >= fromSeq) yield upcastRecord(record, this.upcasters, { segment: seg.path, offset: scan.offsets[k] });
+        if (record.seq < fromSeq) continue;
+        if (!isCurrent(record)) checkVersion(record, { segment: seg.path, offset: scan.offsets[k] });
+        yield record;
       }
       expected = scan.nextSeq;
     }
@@ -267,7 +265,6 @@ class SegmentJournal implements Journal {
 export async function openJournal<S = unknown>(opts: JournalOptions): Promise<OpenedJournal<S>> {
   const dir = resolve(opts.dir);
   const durable = opts.durable;
-  const upcasters = opts.upcasters ?? UPCASTERS;
   const checkpointDir = opts.checkpointDir !== undefined ? resolve(opts.checkpointDir) : durable ? join(dirname(dir), 'checkpoints') : null;
   fs.mkdirSync(dir, { recursive: true });
 
@@ -292,8 +289,9 @@ export async function openJournal<S = unknown>(opts: JournalOptions): Promise<Op
     // the caller then discards what was folded: nothing is acted on before the whole tail is read.
     const scan = scanSegment(seg, buf, expected, isLast, after, (record, offset) => {
       if (record.seq <= after) return;
-      // Current records (all of them, until an event type changes shape) are taken as they are.
-      step(isCurrent(record) ? record : upcastRecord(record, upcasters, { segment: seg.path, offset }));
+      // Older records pass as they are (they are upcast when folded); newer ones are refused.
+      if (!isCurrent(record)) checkVersion(record, { segment: seg.path, offset });
+      step(record);
     });
     expected = scan.nextSeq;
     let size = scan.end;
@@ -322,6 +320,6 @@ export async function openJournal<S = unknown>(opts: JournalOptions): Promise<Op
   // Directory entries created before a crash (segments, repairs) are made durable before anything builds on them.
   if (durable) fsyncDirSync(dir);
   const writer = new GroupCommitWriter({ dir, durable, segmentBytes, last, syncInline: opts.syncInline === true, preallocate, preallocated }, lastSeq);
-  const journal = new SegmentJournal(dir, writer, checkpointDir, durable, upcasters, lastSeq);
+  const journal = new SegmentJournal(dir, writer, checkpointDir, durable, lastSeq);
   return { journal, checkpoint, tail, repaired };
 }

@@ -18,7 +18,7 @@
 import fs from 'node:fs';
 import { join, resolve } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { AtelierError } from '../errors.ts';
+import { AtelierError } from '../machines/errors.ts';
 
 export interface StateLock {
   readonly pid: number;

@@ -27,7 +27,7 @@
  */
 import fs from 'node:fs';
 import { join } from 'node:path';
-import { AtelierError } from '../errors.ts';
+import { AtelierError } from '../machines/errors.ts';
 import type { JournalRecord } from './catalogue.ts';
 import { isAscii } from 'node:buffer';
 import { UNSYNCED_WINDOW } from './preallocation.ts';

@@ -6,15 +6,15 @@
  *
  * @example
  * ```ts
- * const plan = planLaunch({ spec, owner: 'alice', op: 'op-1', suffixes: ['0123456789abcdef', 'fedcba9876543210'] });
- * plan.do.map((s) => s.label); // ['create', 'start', 'setup-base ros2', 'snapshot ros2', ...]
+ * const spec = { name: 'nav2', base: 'busybox', defaultBase: false, projectId: '1a2b3c4d', sdks: [{ name: 'ros2', hash: 'h1', script: 'true' }] };
+ * const plan = planLaunch({ ctx: { owner: 'alice', op: 'op-1' }, spec, suffixes: ['0123456789abcdef'] });
+ * plan.do.map((s) => s.label); // ['create', 'start', 'setup-base ros2', 'snapshot ros2']
  * ```
  */
-import type { ObjectRef, Tags } from '../backends/types.ts';
-import type { Effect, Phase, Plan, PlanStep, SdkLayer, WorkshopShape, WorkshopSpec } from '../events/catalogue.ts';
+import type { Effect, ObjectRef, Plan, PlanStep, SdkLayer, Tags, WorkshopShape, WorkshopSpec } from './types.ts';
 
 // The name builders validate as they build (INVALID_NAME), so a plan is never made of bad names.
-import { instanceName, sdkLayerName, stashName, stashSdkName } from '../engine/names.ts';
+import { instanceName, sdkLayerName, stashName, stashSdkName } from './names.ts';
 
 export { stashName };
 export const instanceRef = (instance: string): ObjectRef => ({ space: 'workshops', name: instance });
@@ -246,7 +246,10 @@ export function planRemove(args: { ctx: PlanContext; shape: WorkshopShape; lefto
   };
 }
 
-/** The undo phase after do step `from` failed (or was aborted): compensations of 0..from, reversed. */
+/**
+ * The undo phase after do step `from` failed (or was aborted): compensations of 0..from, reversed.
+ * Decided when the op enters the undo phase and journaled with it (`op.phase`'s `steps`).
+ */
 export function undoSteps(plan: Plan, from: number): PlanStep[] {
   const out: PlanStep[] = [];
   for (let i = Math.min(from, plan.do.length - 1); i >= 0; i--) {
@@ -256,7 +259,14 @@ export function undoSteps(plan: Plan, from: number): PlanStep[] {
   return out;
 }
 
-/** The steps of one phase of an op. */
-export function phaseSteps(plan: Plan, phase: Phase, undoFrom: number): readonly PlanStep[] {
-  return phase === 'do' ? plan.do : phase === 'cleanup' ? plan.cleanup : undoSteps(plan, undoFrom);
+/** An effect in a few words, for failure messages and traces: `copy! layers/a -> workshops/b`. */
+export function describeEffect(effect: Effect): string {
+  switch (effect.type) {
+    case 'copy':
+      return `copy${effect.refresh ? '!' : ''} ${effect.source.space}/${effect.source.name} -> ${effect.target.space}/${effect.target.name}`;
+    case 'create':
+      return `create${effect.refresh ? '!' : ''} ${effect.target.space}/${effect.target.name}`;
+    default:
+      return `${effect.type} ${effect.target.space}/${effect.target.name}`;
+  }
 }

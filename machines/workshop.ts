@@ -1,48 +1,62 @@
 /**
- * The workshop machine: decides every transition of a workshop and of the saga (op) it runs.
+ * The workshop chart: every status a workshop can be in is a state node, and its guarded
+ * transitions decide every step of the saga (op) it runs. `decide` (`decide.ts`) rebuilds the
+ * chart's snapshot from the folded state, sends one event, and turns the actions that come back
+ * into events to journal; nothing else decides what a workshop does next.
  *
- * It is pure. Its context is rebuilt from the folded state for each decision (`resolveWorkshop`),
- * an event goes in (a command, a step's outcome, an abort), and the decision comes out as named
- * actions with params (`startOp`, `request`, `enterPhase`, `finish`) that the engine journals and
- * then carries out. Guards and actions do no I/O and read no clock.
+ * ```
+ *   absent ──launch──► busy.do ──► ready | broken | absent          (see machines/README.md)
+ *   ready, broken ──refresh | stash | unstash | restore | remove──► busy.do
+ *   busy.do ──step failed, before the pivot──► busy.undo ──► ready | broken | absent (undone)
+ *   busy.do ──do steps done──► busy.cleanup ──► ready | broken
+ * ```
+ *
+ * Events: the six commands; `step.ok` / `step.failed` (an effect's outcome); `abort` (the caller's
+ * AbortSignal); `resume` and `interrupted` (reconciliation found the op in progress after a crash:
+ * a crash is an abort, unless the op is past its pivot); `instance.lost` / `layer.lost`
+ * (reconciliation found one of its objects gone).
+ *
+ * Actions are the decisions, as named actions with params: `startOp`, `request` (run a step),
+ * `enterPhase`, `finish` (outcome and code; the state entered is the workshop's status), and
+ * `reject` (a command the workshop's state does not allow, with the error code). Guards read
+ * facts only; they do no I/O and read no clock.
  *
  * @example
  * ```ts
- * const snap = resolveWorkshop({ name: 'nav2', workshop: null, op: null });
- * const d = decide(snap, { type: 'launch', op: 'op-1', plan });
- * d.actions; // [{ type: 'startOp', ... }, { type: 'request', params: { phase: 'do', step: 0, attempt: 1 } }]
+ * const snap = resolveWorkshop({ name: 'nav2', workshop: null, op: null, beforeHeld: true });
+ * const [next, actions] = transition(workshopMachine, snap, { type: 'launch' });
+ * next.value;                       // { busy: 'do' }
+ * actions.map((a) => a.type);       // ['startOp', 'request']
  * ```
  */
-import { setup, transition, enqueueActions, type SnapshotFrom } from 'xstate';
-import type { OpKind, Phase, Plan, PlanStep } from '../events/catalogue.ts';
-import { phaseSteps, undoSteps } from './plan.ts';
+import { setup, type SnapshotFrom } from 'xstate';
+import type { OpKind, Phase, Plan, PlanStep } from './types.ts';
+import { undoSteps } from './plan.ts';
+import { phaseStepsOf, type WorkshopStatus } from './state.ts';
 
 /** Attempts of a step that rolls forward (retry, undo, cleanup) before the op gives up. */
 export const MAX_ATTEMPTS = 3;
 
-export type WorkshopStatus = 'ready' | 'busy' | 'broken';
-
-/** What the machine needs to know of a workshop (a slice of the folded state). */
+/** What the chart needs to know of a workshop (a slice of the folded state). */
 export interface WorkshopFacts {
   readonly status: WorkshopStatus;
   readonly hasStash: boolean;
   readonly sdks: readonly string[];
   /** False when reconciliation found the workshop's instance missing. */
   readonly instancePresent: boolean;
-  /** Transient containers running from the workshop or its layers (they depend on them). */
-  readonly dependents?: number;
+  /** Kept transient containers running from the workshop or its layers (they depend on them). */
+  readonly dependents: number;
 }
 
 /** An op in progress, as the fold keeps it. */
 export interface OpFacts {
-  readonly id: string;
   readonly kind: OpKind;
   readonly plan: Plan;
   readonly phase: Phase;
   /** The step being run, or once it succeeded the next one to run, within the phase. */
   readonly step: number;
   readonly attempt: number;
-  readonly undoFrom: number;
+  readonly undo: readonly PlanStep[] | null;
   readonly failure: { readonly code: string; readonly message: string } | null;
 }
 
@@ -50,217 +64,239 @@ export interface WorkshopContext {
   readonly name: string;
   readonly workshop: WorkshopFacts | null;
   readonly op: OpFacts | null;
+  /** The op's `before` shape has every SDK layer accounted for (an undone op returns to it). */
+  readonly beforeHeld: boolean;
 }
 
-export type CommandEvent =
-  | { type: 'launch'; op: string; plan: Plan }
-  | { type: 'refresh'; op: string; plan: Plan }
-  | { type: 'stash'; op: string; plan: Plan }
-  | { type: 'unstash'; op: string; plan: Plan }
-  | { type: 'restore'; op: string; plan: Plan; sdk: string }
-  | { type: 'remove'; op: string; plan: Plan };
+export type CommandType = OpKind;
+type Failure = { code: string; message: string };
 
 export type WorkshopEvent =
-  | CommandEvent
+  | { type: Exclude<CommandType, 'restore'> }
+  | { type: 'restore'; sdk: string }
   | { type: 'step.ok' }
-  | { type: 'step.failed'; code: string; message: string }
-  | { type: 'abort'; code: string; message: string }
-  /** Reconciliation: continue an op found in progress at start-up. */
-  | { type: 'resume' };
-
-export type Decision =
-  | { type: 'startOp'; params: { op: string; kind: OpKind; plan: Plan; sdk?: string } }
-  | { type: 'request'; params: { phase: Phase; step: number; attempt: number } }
-  | { type: 'enterPhase'; params: { phase: Phase; from?: number; reason: string; code?: string; message?: string } }
-  | { type: 'finish'; params: { outcome: 'done' | 'undone' | 'broken'; code?: string; message?: string; leftovers?: boolean } };
+  | ({ type: 'step.failed' } & Failure)
+  | ({ type: 'abort' } & Failure)
+  | { type: 'resume' }
+  | { type: 'interrupted'; failure?: Failure }
+  | { type: 'instance.lost' }
+  | { type: 'layer.lost' };
 
 export type RejectionCode = 'NOT_FOUND' | 'ALREADY_EXISTS' | 'BUSY' | 'FAILED_PRECONDITION';
 
-/**
- * Why a command is not allowed now, or null when it is. The machine's guards use this same
- * function, so a command the engine lets through is one the machine accepts.
- */
-export function rejection(ctx: WorkshopContext, cmd: CommandEvent['type'], sdk?: string): { code: RejectionCode; reason: string } | null {
-  const ws = ctx.workshop;
-  if (cmd === 'launch') {
-    if (!ws) return null;
-    return ws.status === 'busy' ? { code: 'BUSY', reason: 'is busy with another operation' } : { code: 'ALREADY_EXISTS', reason: 'already exists (refresh it, or remove it first)' };
-  }
-  if (!ws) return { code: 'NOT_FOUND', reason: 'does not exist (launch it first)' };
-  if (ws.status === 'busy' || ctx.op) return { code: 'BUSY', reason: 'is busy with another operation (wait for it, or run reconcile)' };
-  if (ws.dependents) return { code: 'FAILED_PRECONDITION', reason: `has ${ws.dependents} transient container(s) running from it (remove them first)` };
-  if (cmd === 'remove') return null;
-  if (!ws.instancePresent) return { code: 'FAILED_PRECONDITION', reason: 'has lost its instance on the backend; remove it and launch it again' };
-  switch (cmd) {
-    case 'refresh':
-      // A refresh makes its own stash under the same names: it would overwrite the user's, and its
-      // undo would drop it (found by the simulation: fixtures/simulate/refresh-keeps-stash).
-      return ws.hasStash ? { code: 'FAILED_PRECONDITION', reason: 'has a stash (unstash it first)' } : null;
-    case 'stash':
-      if (ws.status === 'broken') return { code: 'FAILED_PRECONDITION', reason: 'is broken; refresh or remove it' };
-      return ws.hasStash ? { code: 'FAILED_PRECONDITION', reason: 'already has a stash (unstash it first)' } : null;
-    case 'unstash':
-      return ws.hasStash ? null : { code: 'FAILED_PRECONDITION', reason: 'has no stash (stash it first)' };
-    case 'restore':
-      if (ws.status === 'broken') return { code: 'FAILED_PRECONDITION', reason: 'is broken; refresh or remove it' };
-      if (ws.hasStash) return { code: 'FAILED_PRECONDITION', reason: 'has a stash (unstash it first)' };
-      return sdk !== undefined && ws.sdks.includes(sdk) ? null : { code: 'NOT_FOUND', reason: `has no SDK layer "${sdk}"` };
-  }
-}
+/** The decisions, as the chart's actions come back from `transition()`. */
+export type Decision =
+  | { type: 'startOp'; params: Record<string, never> }
+  | { type: 'request'; params: { phase: Phase; step: number; attempt: number } }
+  | { type: 'enterPhase'; params: { phase: Phase; from?: number; reason: string; code?: string; message?: string } }
+  | { type: 'finish'; params: { outcome: 'done' | 'undone' | 'broken'; code?: string; message?: string } }
+  | { type: 'reject'; params: { code: RejectionCode; reason: string } }
+  | { type: 'lose'; params: { instance: boolean } };
 
-/** The decisions that follow one event in an op, computed purely from the op's facts. */
-function next(op: OpFacts, event: WorkshopEvent): Decision[] {
-  const steps = phaseSteps(op.plan, op.phase, op.undoFrom);
-  const current: PlanStep | undefined = steps[op.step];
-  const advance = (phase: Phase, from: number, failure: OpFacts['failure']): Decision[] => {
-    const list = phaseSteps(op.plan, phase, op.undoFrom);
-    if (from < list.length) return [{ type: 'request', params: { phase, step: from, attempt: 1 } }];
-    if (phase === 'do' && op.plan.cleanup.length > 0) return [{ type: 'enterPhase', params: { phase: 'cleanup', reason: 'done' } }, { type: 'request', params: { phase: 'cleanup', step: 0, attempt: 1 } }];
-    if (phase === 'undo') return [{ type: 'finish', params: { outcome: 'undone', code: failure?.code ?? 'OP_FAILED', message: failure?.message ?? 'failed' } }];
-    return [{ type: 'finish', params: { outcome: 'done' } }];
-  };
-  // `from` is the last do step that may have taken effect: the failed one, or on an abort the one
-  // that was running or next (after a crash nobody knows which). Compensations are idempotent, so
-  // compensating a step that never ran costs a call, never correctness.
-  const rollBack = (from: number, code: string, message: string): Decision[] => {
-    const undo = undoSteps(op.plan, from);
-    if (undo.length === 0) return [{ type: 'finish', params: { outcome: 'undone', code, message } }];
-    return [{ type: 'enterPhase', params: { phase: 'undo', from, reason: 'rollback', code, message } }, { type: 'request', params: { phase: 'undo', step: 0, attempt: 1 } }];
-  };
-  switch (event.type) {
-    case 'step.ok':
-      // The fold has already moved `step` past the step that succeeded.
-      return advance(op.phase, op.step, op.failure);
-    case 'resume':
-      return advance(op.phase, op.step, op.failure);
-    case 'abort':
-      // Past the pivot (a retried step), after the last do step, in undo or in clean-up, an abort
-      // changes nothing: the op rolls on to a consistent end. Before, it is undone like a failure.
-      if (op.phase !== 'do' || current?.retry || op.step >= op.plan.do.length) return [];
-      return rollBack(op.step, event.code, event.message);
-    case 'step.failed': {
-      const rollsForward = op.phase !== 'do' || current?.retry === true;
-      if (!rollsForward) return rollBack(op.step, event.code, event.message);
-      if (op.attempt < MAX_ATTEMPTS) return [{ type: 'request', params: { phase: op.phase, step: op.step, attempt: op.attempt + 1 } }];
-      // A clean-up that keeps failing leaves garbage for gc; it never undoes a finished op.
-      if (op.phase === 'cleanup') {
-        const rest = advance('cleanup', op.step + 1, null);
-        return rest.map((d) => (d.type === 'finish' ? { type: 'finish', params: { ...d.params, leftovers: true } } : d));
-      }
-      return [{ type: 'finish', params: { outcome: 'broken', code: event.code, message: event.message } }];
-    }
-    default:
-      return [];
-  }
-}
+export const DECISIONS: ReadonlySet<string> = new Set(['startOp', 'request', 'enterPhase', 'finish', 'reject', 'lose']);
 
-// setup() cannot type an enqueueActions body against its sibling actions (xstate types are
-// circular there); the decisions are the named actions declared below, so the cast is sound.
-const emit = (enqueue: unknown, d: Decision): void => (enqueue as (a: Decision) => void)(d);
+const stepsOf = (op: OpFacts) => phaseStepsOf(op);
+const current = (op: OpFacts) => stepsOf(op)[op.step];
+const failureOf = (event: WorkshopEvent): Failure =>
+  event.type === 'step.failed' || event.type === 'abort' ? { code: event.code, message: event.message } : event.type === 'interrupted' && event.failure ? event.failure : { code: 'INTERRUPTED', message: 'interrupted' };
+/** A crash found at start-up: the caller is gone, so it is an abort (of an op still before its pivot). */
+const INTERRUPTED: Failure = { code: 'INTERRUPTED', message: 'the engine stopped while this operation ran' };
 
-const endsIn = (op: OpFacts | null, event: WorkshopEvent, where: 'absent' | 'ready' | 'broken' | 'undo' | 'cleanup' | 'stay'): boolean => {
-  if (!op) return false;
-  const ds = next(op, event);
-  const fin = ds.find((d): d is Extract<Decision, { type: 'finish' }> => d.type === 'finish');
-  const phase = ds.find((d): d is Extract<Decision, { type: 'enterPhase' }> => d.type === 'enterPhase');
-  if (where === 'undo' || where === 'cleanup') return !fin && phase?.params.phase === where;
-  if (where === 'stay') return !fin && !phase;
-  if (!fin) return false;
-  if (fin.params.outcome === 'broken') return where === 'broken';
-  const shape = fin.params.outcome === 'done' ? op.plan.after : op.plan.before;
-  return where === (shape === null ? 'absent' : 'ready');
-};
+type Ctx = { context: WorkshopContext; event: WorkshopEvent };
+const op = ({ context }: Ctx): OpFacts => context.op!;
 
 const machine = setup({
   types: {} as { context: WorkshopContext; events: WorkshopEvent; input: WorkshopContext },
   guards: {
-    allowed: ({ context, event }) => 'plan' in event && rejection(context, event.type as CommandEvent['type'], event.type === 'restore' ? event.sdk : undefined) === null,
-    toAbsent: ({ context, event }) => endsIn(context.op, event, 'absent'),
-    toReady: ({ context, event }) => endsIn(context.op, event, 'ready'),
-    toBroken: ({ context, event }) => endsIn(context.op, event, 'broken'),
-    toUndo: ({ context, event }) => endsIn(context.op, event, 'undo'),
-    toCleanup: ({ context, event }) => endsIn(context.op, event, 'cleanup'),
-    stays: ({ context, event }) => endsIn(context.op, event, 'stay'),
+    // Commands
+    hasDependents: ({ context }) => (context.workshop?.dependents ?? 0) > 0,
+    instanceGone: ({ context }) => context.workshop?.instancePresent === false,
+    hasStash: ({ context }) => context.workshop?.hasStash === true,
+    noStash: ({ context }) => context.workshop?.hasStash !== true,
+    unknownSdk: ({ context, event }) => !(event.type === 'restore' && context.workshop?.sdks.includes(event.sdk)),
+    // The saga
+    moreSteps: (a) => op(a).step < stepsOf(op(a)).length,
+    hasCleanup: (a) => op(a).plan.cleanup.length > 0,
+    removesWorkshop: (a) => op(a).plan.after === null,
+    restoresNothing: (a) => op(a).plan.before === null,
+    /** Undone, the workshop returns to its shape before the op, and to broken if that lacked a layer. */
+    undoneBroken: ({ context }) => context.workshop?.instancePresent === false || !context.beforeHeld,
+    /** A do step marked `retry` is past the saga's pivot: its failure is retried, never undone. */
+    rollsForward: (a) => current(op(a))?.retry === true,
+    attemptsLeft: (a) => op(a).attempt < MAX_ATTEMPTS,
+    rollsForwardWithAttemptsLeft: (a) => current(op(a))?.retry === true && op(a).attempt < MAX_ATTEMPTS,
+    /** Compensations for do steps 0..step exist (the failed step, or on an abort the one running or next). */
+    hasUndo: (a) => undoSteps(op(a).plan, op(a).step).length > 0,
+    moreCleanupAfter: (a) => op(a).step + 1 < op(a).plan.cleanup.length,
+    /** An abort rolls back an op still before its pivot and before its last do step; past it, it changes nothing. */
+    pastPivot: (a) => current(op(a))?.retry === true || op(a).step >= op(a).plan.do.length,
+    beforePivotWithUndo: (a) => !(current(op(a))?.retry === true || op(a).step >= op(a).plan.do.length) && undoSteps(op(a).plan, op(a).step).length > 0,
+    beforePivotRestoresNothing: (a) => !(current(op(a))?.retry === true || op(a).step >= op(a).plan.do.length) && op(a).plan.before === null,
+    beforePivotUndoneBroken: (a) =>
+      !(current(op(a))?.retry === true || op(a).step >= op(a).plan.do.length) && (a.context.workshop?.instancePresent === false || !a.context.beforeHeld),
+    beforePivot: (a) => !(current(op(a))?.retry === true || op(a).step >= op(a).plan.do.length),
+    observedFailure: ({ event }) => event.type === 'interrupted' && event.failure !== undefined,
+    observedFailureRollsForwardWithAttemptsLeft: (a) => a.event.type === 'interrupted' && a.event.failure !== undefined && current(op(a))?.retry === true && op(a).attempt < MAX_ATTEMPTS,
+    observedFailureWithAttemptsLeft: (a) => a.event.type === 'interrupted' && a.event.failure !== undefined && op(a).attempt < MAX_ATTEMPTS,
   },
   actions: {
-    // Effect requests: declared here so they are named and typed; the engine executes them.
-    startOp: (_, _params: Extract<Decision, { type: 'startOp' }>['params']) => {},
-    request: (_, _params: Extract<Decision, { type: 'request' }>['params']) => {},
-    enterPhase: (_, _params: Extract<Decision, { type: 'enterPhase' }>['params']) => {},
-    finish: (_, _params: Extract<Decision, { type: 'finish' }>['params']) => {},
-    start: enqueueActions(({ event, enqueue }) => {
-      if (!('plan' in event)) return;
-      emit(enqueue, { type: 'startOp', params: { op: event.op, kind: event.type, plan: event.plan, ...(event.type === 'restore' ? { sdk: event.sdk } : {}) } });
-      emit(enqueue, { type: 'request', params: { phase: 'do', step: 0, attempt: 1 } });
-    }),
-    decide: enqueueActions(({ context, event, enqueue }) => {
-      if (context.op) for (const d of next(context.op, event)) emit(enqueue, d);
-    }),
+    // The decisions: named, typed, and carried out by `decide`, which journals them.
+    startOp: () => {},
+    request: (_, _p: Extract<Decision, { type: 'request' }>['params']) => {},
+    enterPhase: (_, _p: Extract<Decision, { type: 'enterPhase' }>['params']) => {},
+    finish: (_, _p: Extract<Decision, { type: 'finish' }>['params']) => {},
+    reject: (_, _p: Extract<Decision, { type: 'reject' }>['params']) => {},
+    lose: (_, _p: Extract<Decision, { type: 'lose' }>['params']) => {},
   },
-}).createMachine({
+});
+
+// ---- action shapes --------------------------------------------------------------------------
+const reject = (code: RejectionCode, reason: string) => ({ type: 'reject' as const, params: { code, reason } });
+const rejectWith = (code: RejectionCode, reason: (a: Ctx) => string) => ({ type: 'reject' as const, params: (a: Ctx) => ({ code, reason: reason(a) }) });
+const requestNext = { type: 'request' as const, params: (a: Ctx) => ({ phase: op(a).phase, step: op(a).step, attempt: 1 }) };
+const requestFirst = (phase: Phase) => ({ type: 'request' as const, params: { phase, step: 0, attempt: 1 } });
+const retry = { type: 'request' as const, params: (a: Ctx) => ({ phase: op(a).phase, step: op(a).step, attempt: op(a).attempt + 1 }) };
+const skip = { type: 'request' as const, params: (a: Ctx) => ({ phase: 'cleanup' as const, step: op(a).step + 1, attempt: 1 }) };
+const enterCleanup = { type: 'enterPhase' as const, params: { phase: 'cleanup' as const, reason: 'done' } };
+const enterUndo = (f: (a: Ctx) => Failure) => ({ type: 'enterPhase' as const, params: (a: Ctx) => ({ phase: 'undo' as const, from: op(a).step, reason: 'rollback', ...f(a) }) });
+const done = { type: 'finish' as const, params: { outcome: 'done' as const } };
+const undone = (f: (a: Ctx) => Failure) => ({ type: 'finish' as const, params: (a: Ctx) => ({ outcome: 'undone' as const, ...f(a) }) });
+const broken = { type: 'finish' as const, params: (a: Ctx) => ({ outcome: 'broken' as const, ...failureOf(a.event) }) };
+/** The undo phase's outcome: what the op failed with (or plain OP_FAILED). */
+const opFailure = (a: Ctx): Failure => ({ code: op(a).failure?.code ?? 'OP_FAILED', message: op(a).failure?.message ?? 'failed' });
+const eventFailure = (a: Ctx): Failure => failureOf(a.event);
+
+const ABSENT = '#workshop.absent';
+const READY = '#workshop.ready';
+const BROKEN = '#workshop.broken';
+
+// ---- transitions, shared by the events that lead to the same decisions ------------------------
+/** The next step of the phase, or the end of the phase (a step succeeded, or the op resumes). */
+const advanceDo = [
+  { guard: 'moreSteps', actions: requestNext },
+  { guard: 'hasCleanup', target: '#workshop.busy.cleanup', actions: [enterCleanup, requestFirst('cleanup')] },
+  { guard: 'removesWorkshop', target: ABSENT, actions: done },
+  { guard: 'instanceGone', target: BROKEN, actions: done },
+  { target: READY, actions: done },
+] as const;
+const advanceCleanup = [
+  { guard: 'moreSteps', actions: requestNext },
+  { guard: 'removesWorkshop', target: ABSENT, actions: done },
+  { guard: 'instanceGone', target: BROKEN, actions: done },
+  { target: READY, actions: done },
+] as const;
+const advanceUndo = [
+  { guard: 'moreSteps', actions: requestNext },
+  { guard: 'restoresNothing', target: ABSENT, actions: undone(opFailure) },
+  { guard: 'undoneBroken', target: BROKEN, actions: undone(opFailure) },
+  { target: READY, actions: undone(opFailure) },
+] as const;
+/** Roll back do steps 0..step: compensate them (undo phase), or finish undone when none has any. */
+const rollBack = (f: (a: Ctx) => Failure) =>
+  [
+    { guard: 'hasUndo', target: '#workshop.busy.undo', actions: [enterUndo(f), requestFirst('undo')] },
+    { guard: 'restoresNothing', target: ABSENT, actions: undone(f) },
+    { guard: 'undoneBroken', target: BROKEN, actions: undone(f) },
+    { target: READY, actions: undone(f) },
+  ] as const;
+const failedInDo = [
+  { guard: 'rollsForwardWithAttemptsLeft', actions: retry },
+  { guard: 'rollsForward', target: BROKEN, actions: broken },
+  ...rollBack(eventFailure),
+] as const;
+const failedInUndo = [{ guard: 'attemptsLeft', actions: retry }, { target: BROKEN, actions: broken }] as const;
+/** A clean-up that keeps failing leaves garbage for gc; it never undoes a finished op. */
+const failedInCleanup = [{ guard: 'attemptsLeft', actions: retry }, { guard: 'moreCleanupAfter', actions: skip }, ...advanceCleanup.slice(1)] as const;
+
+/** Reconciliation of an op found in progress: a crash is an abort before the pivot; past it, a failed probe is a failure; else it resumes. */
+const interruptedInDo = [
+  { guard: 'beforePivotWithUndo', target: '#workshop.busy.undo', actions: [enterUndo(() => INTERRUPTED), requestFirst('undo')] },
+  { guard: 'beforePivotRestoresNothing', target: ABSENT, actions: undone(() => INTERRUPTED) },
+  { guard: 'beforePivotUndoneBroken', target: BROKEN, actions: undone(() => INTERRUPTED) },
+  { guard: 'beforePivot', target: READY, actions: undone(() => INTERRUPTED) },
+  { guard: 'observedFailureRollsForwardWithAttemptsLeft', actions: retry },
+  { guard: 'observedFailure', target: BROKEN, actions: broken },
+  ...advanceDo,
+] as const;
+const interruptedInUndo = [{ guard: 'observedFailureWithAttemptsLeft', actions: retry }, { guard: 'observedFailure', target: BROKEN, actions: broken }, ...advanceUndo] as const;
+const interruptedInCleanup = [
+  { guard: 'observedFailureWithAttemptsLeft', actions: retry },
+  { guard: 'observedFailure', target: BROKEN, actions: broken },
+  ...advanceCleanup,
+] as const;
+
+// ---- commands -------------------------------------------------------------------------------
+const start = { target: '#workshop.busy', actions: ['startOp', requestFirst('do')] } as const;
+const dependents = { guard: 'hasDependents', actions: rejectWith('FAILED_PRECONDITION', (a) => `has ${a.context.workshop!.dependents} transient container(s) running from it (remove them first)`) } as const;
+const lostInstance = { guard: 'instanceGone', actions: reject('FAILED_PRECONDITION', 'has lost its instance on the backend; remove it and launch it again') } as const;
+const isBroken = { actions: reject('FAILED_PRECONDITION', 'is broken; refresh or remove it') } as const;
+const existing = { actions: reject('ALREADY_EXISTS', 'already exists (refresh it, or remove it first)') } as const;
+const busy = { actions: reject('BUSY', 'is busy with another operation (wait for it, or run reconcile)') } as const;
+const missing = { actions: reject('NOT_FOUND', 'does not exist (launch it first)') } as const;
+const restoreChecks = [
+  { guard: 'hasStash', actions: reject('FAILED_PRECONDITION', 'has a stash (unstash it first)') },
+  { guard: 'unknownSdk', actions: rejectWith('NOT_FOUND', (a) => `has no SDK layer "${a.event.type === 'restore' ? a.event.sdk : ''}"`) },
+] as const;
+/** A lost instance or layer breaks the workshop; it is repaired by a refresh, or removed. */
+const lost = {
+  'instance.lost': { target: BROKEN, actions: { type: 'lose' as const, params: { instance: true } } },
+  'layer.lost': { target: BROKEN, actions: { type: 'lose' as const, params: { instance: false } } },
+};
+
+const chart = machine.createMachine({
   id: 'workshop',
   context: ({ input }) => input,
   initial: 'absent',
   states: {
-    absent: { on: { launch: { guard: 'allowed', target: 'busy.do', actions: 'start' } } },
+    absent: {
+      on: { launch: start, refresh: missing, stash: missing, unstash: missing, restore: missing, remove: missing },
+    },
     ready: {
       on: {
-        refresh: { guard: 'allowed', target: 'busy.do', actions: 'start' },
-        stash: { guard: 'allowed', target: 'busy.do', actions: 'start' },
-        unstash: { guard: 'allowed', target: 'busy.do', actions: 'start' },
-        restore: { guard: 'allowed', target: 'busy.do', actions: 'start' },
-        remove: { guard: 'allowed', target: 'busy.do', actions: 'start' },
+        ...lost,
+        launch: existing,
+        refresh: [dependents, lostInstance, { guard: 'hasStash', actions: reject('FAILED_PRECONDITION', 'has a stash (unstash it first)') }, start],
+        stash: [dependents, lostInstance, { guard: 'hasStash', actions: reject('FAILED_PRECONDITION', 'already has a stash (unstash it first)') }, start],
+        unstash: [dependents, lostInstance, { guard: 'noStash', actions: reject('FAILED_PRECONDITION', 'has no stash (stash it first)') }, start],
+        restore: [dependents, lostInstance, ...restoreChecks, start],
+        remove: [dependents, start],
       },
     },
     broken: {
       on: {
-        refresh: { guard: 'allowed', target: 'busy.do', actions: 'start' },
-        unstash: { guard: 'allowed', target: 'busy.do', actions: 'start' },
-        remove: { guard: 'allowed', target: 'busy.do', actions: 'start' },
+        ...lost,
+        launch: existing,
+        refresh: [dependents, lostInstance, { guard: 'hasStash', actions: reject('FAILED_PRECONDITION', 'has a stash (unstash it first)') }, start],
+        stash: [dependents, lostInstance, isBroken],
+        unstash: [dependents, lostInstance, { guard: 'noStash', actions: reject('FAILED_PRECONDITION', 'has no stash (stash it first)') }, start],
+        restore: [dependents, lostInstance, isBroken],
+        remove: [dependents, start],
       },
     },
     busy: {
       initial: 'do',
-      states: { do: {}, undo: {}, cleanup: {} },
-      on: Object.fromEntries(
-        (['step.ok', 'step.failed', 'abort', 'resume'] as const).map((type) => [
-          type,
-          [
-            { guard: 'toAbsent', target: '#workshop.absent', actions: 'decide' },
-            { guard: 'toReady', target: '#workshop.ready', actions: 'decide' },
-            { guard: 'toBroken', target: '#workshop.broken', actions: 'decide' },
-            { guard: 'toUndo', target: '#workshop.busy.undo', actions: 'decide' },
-            { guard: 'toCleanup', target: '#workshop.busy.cleanup', actions: 'decide' },
-            { guard: 'stays', actions: 'decide' },
-          ],
-        ]),
-      ),
+      on: { ...lost, launch: { actions: reject('BUSY', 'is busy with another operation') }, refresh: busy, stash: busy, unstash: busy, restore: busy, remove: busy },
+      states: {
+        do: { on: { 'step.ok': advanceDo, resume: advanceDo, 'step.failed': failedInDo, abort: [{ guard: 'pastPivot' }, ...rollBack(eventFailure)], interrupted: interruptedInDo } },
+        undo: { on: { 'step.ok': advanceUndo, resume: advanceUndo, 'step.failed': failedInUndo, interrupted: interruptedInUndo } },
+        cleanup: { on: { 'step.ok': advanceCleanup, resume: advanceCleanup, 'step.failed': failedInCleanup, interrupted: interruptedInCleanup } },
+      },
     },
   },
 });
 
-export const workshopMachine = machine;
-export type WorkshopSnapshot = SnapshotFrom<typeof machine>;
+export const workshopMachine = chart;
+export type WorkshopSnapshot = SnapshotFrom<typeof chart>;
 
-/** The machine's state value for the facts the fold holds. */
+/** The chart's state value for the facts the fold holds. */
 export function stateValueOf(ctx: WorkshopContext): string | Record<string, string> {
   if (ctx.op) return { busy: ctx.op.phase };
   if (!ctx.workshop) return 'absent';
-  return ctx.workshop.status === 'broken' ? 'broken' : 'ready';
+  if (ctx.workshop.status === 'busy') return { busy: 'do' };
+  return ctx.workshop.status;
 }
 
-/** Rebuild a machine snapshot from folded facts (no clock, no I/O). */
+/** Rebuild a chart snapshot from folded facts (no clock, no I/O). */
 export function resolveWorkshop(ctx: WorkshopContext): WorkshopSnapshot {
-  return machine.resolveState({ value: stateValueOf(ctx), context: ctx });
-}
-
-/**
- * One pure decision: the snapshot after `event`, and the actions the engine must journal and run.
- * `accepted` is false when the machine had no transition for the event (an illegal command).
- */
-export function decide(snapshot: WorkshopSnapshot, event: WorkshopEvent): { snapshot: WorkshopSnapshot; actions: Decision[]; accepted: boolean } {
-  const [after, actions] = transition(machine, snapshot, event);
-  const decisions = actions.filter((a): a is typeof a & Decision => ['startOp', 'request', 'enterPhase', 'finish'].includes(a.type)) as unknown as Decision[];
-  const accepted = decisions.length > 0 || JSON.stringify(after.value) !== JSON.stringify(snapshot.value);
-  return { snapshot: after, actions: decisions.map((d) => ({ type: d.type, params: d.params }) as Decision), accepted };
+  return chart.resolveState({ value: stateValueOf(ctx), context: ctx });
 }

@@ -17,7 +17,7 @@
  */
 import type { Identity } from '../backends/types.ts';
 import type { JournalRecord } from '../events/catalogue.ts';
-import { canonicalJson, objectKey, type FoldState } from '../engine/fold.ts';
+import { canonicalJson, objectKey, type FoldState } from '../machines/index.ts';
 import type { Model, MWorkshop } from './model.ts';
 import type { SimObject } from './sim-backend.ts';
 import { CHAIN_FILE, lineOfHash } from './specs.ts';

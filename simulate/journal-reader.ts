@@ -21,7 +21,8 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import type { JournalRecord } from '../events/catalogue.ts';
 import { decodeLine } from '../events/record.ts';
-import { evolve, initialState, type FoldState } from '../engine/fold.ts';
+import { foldRecord } from '../events/upcast.ts';
+import { initialState, type FoldState } from '../machines/index.ts';
 
 const SEGMENT = /^\d{12,}\.jsonl$/;
 
@@ -98,7 +99,7 @@ export class JournalReader {
           const d = decodeLine(buf.subarray(start, nl));
           if (!d.ok) break;
           this.records.push(d.record);
-          evolve(this.state, d.record);
+          foldRecord(this.state, d.record);
           start = nl + 1;
         }
         this.offset += start;

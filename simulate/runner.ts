@@ -12,8 +12,8 @@
  */
 import { isBackendError, SimulatedCrash, type Identity } from '../backends/types.ts';
 import type { JournalRecord, OpKind } from '../events/catalogue.ts';
-import { isAtelierError } from '../errors.ts';
-import { canonicalJson, layersHeld } from '../engine/fold.ts';
+import { isAtelierError } from '../machines/errors.ts';
+import { canonicalJson, layersHeld } from '../machines/index.ts';
 import { interleave, scriptedPicker, type Picker } from './interleave.ts';
 import {
   digestOf, inventoryAccounted, InvariantViolation, noLeftoverConflict, noStrayStash, noTransientAfterReboot, ownedObjects,

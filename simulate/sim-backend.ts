@@ -35,7 +35,7 @@ import { createFakeBackend } from '../backends/fake/index.ts';
 import { createOverlayBackend, type OverlayBackend } from '../backends/overlay/index.ts';
 import { mountsUnder, unmount } from '../backends/overlay/mounts.ts';
 import type { Backend, Identity, ObjectInfo, Space, Status, Tags } from '../backends/types.ts';
-import { canonicalJson } from '../engine/fold.ts';
+import { canonicalJson } from '../machines/index.ts';
 import { withFaults, type FaultyBackend } from './faulty-backend.ts';
 import { CHAIN_FILE } from './specs.ts';
 

@@ -28,7 +28,7 @@ export interface SpecVersion {
   readonly bad?: boolean;
 }
 
-/** The hash of an SDK: its name, its hook and its parent's hash (DESIGN.md), as 8 hex digits. */
+/** The hash of an SDK: its name, its hook and its parent's hash (docs/design.md), as 8 hex digits. */
 function hashOf(name: string, script: string, parent: string): string {
   return crc32(`${name}\0${script}\0${parent}`).toString(16).padStart(8, '0');
 }

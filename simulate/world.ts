@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import type { FaultPlan } from '../backends/fake/index.ts';
 import { SimulatedCrash } from '../backends/types.ts';
 import type { EventInput, JournalRecord } from '../events/catalogue.ts';
-import { openEngine, type EngineImpl } from '../engine/engine.ts';
+import { openEngineImpl as openEngine, type EngineImpl } from '../engine/engine.ts';
 import { sequentialIds } from '../engine/ids.ts';
 import { Gate } from './gate.ts';
 import { JournalReader } from './journal-reader.ts';

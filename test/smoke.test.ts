@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AtelierError, exitCodeFor } from '../errors.ts';
+import { AtelierError, exitCodeFor } from '../machines/errors.ts';
 
 test('exit codes map error codes', () => {
   assert.is(exitCodeFor('LOCKED'), 3);

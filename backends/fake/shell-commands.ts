@@ -11,8 +11,15 @@
  */
 import type { FakeFile, FileTree } from './rootfs.ts';
 import { baseName, descendants, FsError, newDir, newFile, newSymlink, parentOf, resolvePath } from './rootfs.ts';
-import type { ShellState } from './shell.ts';
 import { Unsupported } from './shell-parse.ts';
+
+/** The interpreter's state a script runs with (`shell.ts`): variables, `set -e`/`-u`, the last status. */
+export interface ShellState {
+  vars: Record<string, string>;
+  errexit: boolean;
+  nounset: boolean;
+  status: number;
+}
 
 export interface CommandContext {
   readonly args: string[];

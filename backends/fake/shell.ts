@@ -37,17 +37,12 @@ import type { FileTree } from './rootfs.ts';
 import { FsError, newFile, parentOf, resolvePath } from './rootfs.ts';
 import type { AndOrList, Command, Redirect, Word } from './shell-parse.ts';
 import { parseScript, Unsupported } from './shell-parse.ts';
-import { COMMANDS, ExitRequest } from './shell-commands.ts';
+import { COMMANDS, ExitRequest, type ShellState } from './shell-commands.ts';
+
+export type { ShellState };
 
 /** Where one file descriptor's output goes. */
 type Sink = 'stdout' | 'stderr' | 'null' | { path: string };
-
-export interface ShellState {
-  vars: Record<string, string>;
-  errexit: boolean;
-  nounset: boolean;
-  status: number;
-}
 
 /** Thrown to end the script: `exit N`, `set -e` after a failure, an unset variable under `-u`. */
 class ExitSignal {

@@ -8,8 +8,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SimulatedCrash } from '../../backends/types.ts';
-import { canonicalJson, type FoldState } from '../../engine/fold.ts';
-import { replay } from '../../engine/engine.ts';
+import { canonicalJson, type FoldState } from '../../machines/index.ts';
+import { replay } from '../../engine/replay.ts';
 import { openJournal } from '../../events/journal.ts';
 import { join } from 'node:path';
 import { assertAccounted, COMMANDS, content, fixture, mutatingCalls, perform, prepare, V1, V2, V3, type Cmd, type Fixture } from './helpers.ts';

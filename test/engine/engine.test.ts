@@ -7,9 +7,9 @@ import { rmSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { firstValueFrom, filter } from 'rxjs';
-import { isAtelierError } from '../../errors.ts';
-import { openEngine } from '../../engine/engine.ts';
-import { canonicalJson } from '../../engine/fold.ts';
+import { isAtelierError } from '../../machines/errors.ts';
+import { openEngineImpl as openEngine } from '../../engine/engine.ts';
+import { canonicalJson } from '../../machines/index.ts';
 import { assertAccounted, content, fixture, sdk, spec, V1, V2, V3, WS } from './helpers.ts';
 
 const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e) => (isAtelierError(e) ? e.code : `not an AtelierError: ${e}`));

@@ -14,7 +14,7 @@ import * as assert from 'uvu/assert';
 import { createLxdBackend } from '../../backends/lxd/index.ts';
 import type { LxdInstance } from '../../backends/lxd/client.ts';
 import type { Backend, ObjectRef } from '../../backends/types.ts';
-import { isAtelierError } from '../../errors.ts';
+import { isAtelierError } from '../../machines/errors.ts';
 import { loadWorkshopFile, openEngine } from '../../engine/index.ts';
 import type { Engine, WorkshopView } from '../../engine/index.ts';
 import { LXD_BASE, LXD_SOCKET, lxdAvailable, guarded, lxdUnavailable, purgeOwner, rawClient, uniqueOwner } from '../backends/lxd-env.ts';

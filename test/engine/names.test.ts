@@ -1,8 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AtelierError } from '../../errors.ts';
+import { AtelierError } from '../../machines/errors.ts';
+import { didYouMean } from '../../engine/hints.ts';
 import {
-  didYouMean,
   instanceName,
   ownerName,
   sdkLayerName,
@@ -12,7 +12,7 @@ import {
   validateProjectId,
   validateSdkName,
   validateWorkshopName,
-} from '../../engine/names.ts';
+} from '../../machines/names.ts';
 
 /** Assert `fn` throws an AtelierError with `code` whose message names `mention`. */
 function throwsCode(fn: () => unknown, code: string, mention?: string): void {

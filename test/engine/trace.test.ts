@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { CallKind } from '../../backends/types.ts';
-import { isAtelierError } from '../../errors.ts';
+import { isAtelierError } from '../../machines/errors.ts';
 import { assertAccounted, COMMANDS, content, fixture, mutatingCalls, perform, prepare, type Cmd } from './helpers.ts';
 
 /** `cmd[:fail|:fail-after KIND#N]` → the command and an optional fault on the Nth call of KIND. */

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { mkdtemp, mkdir, writeFile, cp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { AtelierError } from '../../errors.ts';
+import { AtelierError } from '../../machines/errors.ts';
 import { loadWorkshopFile, projectIdFor, sdkHash } from '../../engine/workshop-file.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import { join } from 'node:path';
 import type { JournalRecord } from '../../events/catalogue.ts';
-import { checkpointName } from '../../events/checkpoint.ts';
+import { CHECKPOINT_VERSION, checkpointName } from '../../events/checkpoint.ts';
 import { openJournal } from '../../events/journal.ts';
 import { segmentName as segmentNameOf } from '../../events/segments.ts';
 import { collect, rejection, started, tempDir } from './helpers.ts';
@@ -116,7 +116,7 @@ test('a checkpoint is written atomically and only for records on disk', async ()
   assert.equal(names, [checkpointName(2)]);
   const parsed = JSON.parse(await fs.promises.readFile(join(root, 'checkpoints', names[0]), 'utf8'));
   assert.is(parsed.seq, 2);
-  assert.is(parsed.v, 1);
+  assert.is(parsed.v, CHECKPOINT_VERSION);
   assert.is(parsed.state.count, 2);
   // A temp file left by a crash mid-write is ignored and cleaned up.
   await fs.promises.writeFile(join(root, 'checkpoints', `${checkpointName(2)}.tmp`), '{"seq":2');

@@ -8,9 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFakeBackend } from '../../backends/fake/index.ts';
 import type { FakeImage } from '../../backends/fake/store.ts';
-import { openEngine, openFolded } from '../../engine/engine.ts';
+import { openEngineImpl as openEngine } from '../../engine/engine.ts';
+import { openFolded } from '../../engine/replay.ts';
 import { sequentialIds, steppingClock } from '../../engine/ids.ts';
-import { evolveVolatile, initialVolatile } from '../../engine/fold.ts';
+import { evolveVolatile, initialVolatile } from '../../machines/index.ts';
 import { openJournal } from '../../events/journal.ts';
 import { goldenView, sortedJson } from './view.ts';
 

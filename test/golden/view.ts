@@ -8,14 +8,13 @@
  * fold computes). Those steps are what reconciliation will run next, so they belong to the
  * meaning; how the fold stores them does not.
  */
-import type { FoldState, VolatileState } from '../../engine/fold.ts';
-import { phaseSteps } from '../../machines/plan.ts';
+import { phaseStepsOf, type FoldState, type VolatileState } from '../../machines/index.ts';
 
 export function goldenView(fold: FoldState, volatile: VolatileState): string {
   const ops = Object.fromEntries(
     Object.entries(fold.ops).map(([id, op]) => {
-      const { plan, undoFrom, ...rest } = op;
-      const steps = phaseSteps(plan, op.phase, undoFrom);
+      const { plan, undo, ...rest } = op;
+      const steps = phaseStepsOf(op);
       return [id, { ...rest, steps: steps.map((s) => s.label), current: steps[op.step] ?? null }];
     }),
   );

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createFakeBackend, type FakeBackend } from '../../backends/fake/index.ts';
 import { SimulatedCrash, type BackendErrorCode, type CallKind } from '../../backends/types.ts';
-import { openEngine, type EngineImpl } from '../../engine/engine.ts';
+import { openEngineImpl as openEngine, type EngineImpl } from '../../engine/engine.ts';
 import { sequentialIds, steppingClock } from '../../engine/ids.ts';
 import { encodeRecord } from '../../events/record.ts';
 import { sdk, spec, V1, V2, V3 } from '../engine/helpers.ts';

@@ -1,10 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { WorkshopEvent } from '../../machines/workshop.ts';
-import { decide, resolveWorkshop } from '../../machines/workshop.ts';
-import { phaseSteps } from '../../machines/plan.ts';
-import type { EngineImpl } from '../../engine/engine.ts';
-import { Reconciler } from '../../engine/reconcile.ts';
+import { decide } from '../../machines/index.ts';
+import { Reconciler, type ReconcileHost } from '../../engine/reconcile.ts';
 import { simulate } from '../../simulate/index.ts';
 import { SIM_SEED } from './budget.ts';
 
@@ -12,25 +9,15 @@ import { SIM_SEED } from './budget.ts';
 // purpose: a pending effect is taken as done without probing the backend ("trust the request").
 // `recoverOp` below is reconcile.ts's with that one rule changed. The prototype is restored
 // afterwards: uvu runs every test file in one process.
-type Patchable = { recoverOp(this: { engine: EngineImpl }, opId: string): Promise<void> };
+type Patchable = { recoverOp(this: { host: ReconcileHost }, opId: string): Promise<void> };
 
-async function trustingRecoverOp(this: { engine: EngineImpl }, opId: string): Promise<void> {
-  const e = this.engine;
-  let op = e.folded.ops[opId]!;
-  if (op.pending) {
-    // The broken rule: no probe, every pending effect "happened".
-    await e.append([{ type: 'effect.observed', key: op.workshop, data: { op: opId, phase: op.phase, step: op.step, at: e.clock(), observation: { present: true }, decision: 'done' } }]);
-    op = e.folded.ops[opId]!;
-  }
-  const current = phaseSteps(op.plan, op.phase, op.undoFrom)[op.step];
-  const snap = resolveWorkshop(e.contextFor(op.workshop));
-  const events: WorkshopEvent[] = [];
-  if (op.phase === 'do' && !current?.retry) events.push({ type: 'abort', code: 'INTERRUPTED', message: 'the engine stopped while this operation ran' });
-  events.push({ type: 'resume' });
-  for (const ev of events) {
-    const d = decide(snap, ev);
-    if (d.actions.length > 0) return void (await e.drive(op.workshop, opId, d.actions));
-  }
+async function trustingRecoverOp(this: { host: ReconcileHost }, opId: string): Promise<void> {
+  const h = this.host;
+  const op = h.world.durable.ops[opId]!;
+  // The broken rule: no probe, every pending effect "happened".
+  if (op.pending) await h.record([{ type: 'effect.observed', key: op.workshop, data: { op: opId, phase: op.phase, step: op.step, at: h.clock(), observation: { present: true }, decision: 'done', row: 'trusted' } }]);
+  const events = decide(h.world, { type: 'interrupted', op: opId, at: h.clock() });
+  if (events.length > 0) await h.drive(op.workshop, opId, events);
 }
 
 test('a broken reconciliation rule (pending effects trusted, not probed) is caught by an invariant', async () => {

@@ -1,5 +1,5 @@
 /**
- * Name rules (DESIGN.md §1 "Names"): every name atelier derives or accepts is checked here, before
+ * Name rules (docs/design.md §1 "Names"): every name atelier derives or accepts is checked here, before
  * anything is journaled, so a bad name is a clear `INVALID_NAME` error and nothing changes.
  *
  * Derived names end up as LXD instance / host names, which is why they are capped at 63 characters
@@ -15,8 +15,7 @@
  * validateWorkshopName('Nav2');                       // throws AtelierError INVALID_NAME
  * ```
  */
-import { distance } from 'fastest-levenshtein';
-import { AtelierError } from '../errors.ts';
+import { AtelierError } from './errors.ts';
 
 /** LXD's limit on instance names (they are host names). */
 export const MAX_OBJECT_NAME = 63;
@@ -203,35 +202,4 @@ export function validateOwnerName(name: unknown): string {
     invalid(`owner name ${q(name)} is not valid: use a user name matching ^[a-zA-Z][-a-zA-Z0-9._]*$ or a numeric uid`, { what: 'owner', name, rule: 'pattern' });
   }
   return name;
-}
-
-/**
- * The candidate closest to `word`, when it is close enough to be a plausible typo (edit distance at
- * most a third of the longer word, and at least 1), else `undefined`. Ties go to the first
- * candidate in order, so the suggestion is deterministic.
- *
- * @example
- * didYouMean('ros3', ['ros2', 'nav2']); // 'ros2'
- * didYouMean('xyz', ['ros2']);          // undefined
- */
-export function didYouMean(word: string, candidates: Iterable<string>): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const c of candidates) {
-    if (c === word) continue;
-    const d = distance(word, c);
-    if (d < bestDistance) {
-      best = c;
-      bestDistance = d;
-    }
-  }
-  if (best === undefined) return undefined;
-  const limit = Math.max(1, Math.floor(Math.max(word.length, best.length) / 3));
-  return bestDistance <= limit ? best : undefined;
-}
-
-/** ` (did you mean "x"?)` or the empty string: the tail of an error message. */
-export function didYouMeanHint(word: string, candidates: Iterable<string>): string {
-  const s = didYouMean(word, candidates);
-  return s === undefined ? '' : ` (did you mean ${q(s)}?)`;
 }
