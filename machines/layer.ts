@@ -30,7 +30,7 @@
  *
  * @example
  * ```ts
- * judgeProbe({ type: 'remove', target }, { present: false }, 'op-1'); // { decision: 'done', row: 'remove-done' }
+ * judgeProbe({ type: 'remove', target }, { present: false }, 'op-1'); // { decision: 'done', row: 'remove-done', life: 'absent' }
  * lifeAfter('pending', false, 'done');                                  // { life: 'present', garbage: false }
  * ```
  */
