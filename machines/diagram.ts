@@ -48,9 +48,14 @@ function actionName(a: unknown): string {
   return shown.length ? `${name}(${shown.join(', ')})` : name;
 }
 
+/** A guard as written: its name, or `and`/`or`/`not` of names (xstate's combinators keep their parts in `guards`). */
 function guardName(g: unknown): string | null {
   if (g === undefined || g === null) return null;
   if (typeof g === 'string') return g;
+  const parts = (g as { guards?: unknown[] }).guards;
+  const kind = (g as { name?: string }).name;
+  if (Array.isArray(parts) && (kind === 'and' || kind === 'or')) return parts.map((p) => guardName(p)).join(kind === 'and' ? ' && ' : ' || ');
+  if (Array.isArray(parts) && kind === 'not') return `!${guardName(parts[0])}`;
   const t = (g as { type?: unknown }).type;
   return typeof t === 'string' ? t : 'guard';
 }

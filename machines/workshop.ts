@@ -29,7 +29,7 @@
  * actions.map((a) => a.type);       // ['startOp', 'request']
  * ```
  */
-import { setup, type SnapshotFrom } from 'xstate';
+import { and, not, setup, type SnapshotFrom } from 'xstate';
 import type { OpKind, Phase, Plan, PlanStep } from './types.ts';
 import { undoSteps } from './plan.ts';
 import { phaseStepsOf, type WorkshopStatus } from './state.ts';
@@ -112,7 +112,6 @@ const machine = setup({
     hasDependents: ({ context }) => (context.workshop?.dependents ?? 0) > 0,
     instanceGone: ({ context }) => context.workshop?.instancePresent === false,
     hasStash: ({ context }) => context.workshop?.hasStash === true,
-    noStash: ({ context }) => context.workshop?.hasStash !== true,
     unknownSdk: ({ context, event }) => !(event.type === 'restore' && context.workshop?.sdks.includes(event.sdk)),
     // The saga
     moreSteps: (a) => op(a).step < stepsOf(op(a)).length,
@@ -124,20 +123,13 @@ const machine = setup({
     /** A do step marked `retry` is past the saga's pivot: its failure is retried, never undone. */
     rollsForward: (a) => current(op(a))?.retry === true,
     attemptsLeft: (a) => op(a).attempt < MAX_ATTEMPTS,
-    rollsForwardWithAttemptsLeft: (a) => current(op(a))?.retry === true && op(a).attempt < MAX_ATTEMPTS,
     /** Compensations for do steps 0..step exist (the failed step, or on an abort the one running or next). */
     hasUndo: (a) => undoSteps(op(a).plan, op(a).step).length > 0,
     moreCleanupAfter: (a) => op(a).step + 1 < op(a).plan.cleanup.length,
     /** An abort rolls back an op still before its pivot and before its last do step; past it, it changes nothing. */
     pastPivot: (a) => current(op(a))?.retry === true || op(a).step >= op(a).plan.do.length,
-    beforePivotWithUndo: (a) => !(current(op(a))?.retry === true || op(a).step >= op(a).plan.do.length) && undoSteps(op(a).plan, op(a).step).length > 0,
-    beforePivotRestoresNothing: (a) => !(current(op(a))?.retry === true || op(a).step >= op(a).plan.do.length) && op(a).plan.before === null,
-    beforePivotUndoneBroken: (a) =>
-      !(current(op(a))?.retry === true || op(a).step >= op(a).plan.do.length) && (a.context.workshop?.instancePresent === false || !a.context.beforeHeld),
-    beforePivot: (a) => !(current(op(a))?.retry === true || op(a).step >= op(a).plan.do.length),
+    /** Reconciliation's probe of the pending effect failed, or could not confirm it. */
     observedFailure: ({ event }) => event.type === 'interrupted' && event.failure !== undefined,
-    observedFailureRollsForwardWithAttemptsLeft: (a) => a.event.type === 'interrupted' && a.event.failure !== undefined && current(op(a))?.retry === true && op(a).attempt < MAX_ATTEMPTS,
-    observedFailureWithAttemptsLeft: (a) => a.event.type === 'interrupted' && a.event.failure !== undefined && op(a).attempt < MAX_ATTEMPTS,
   },
   actions: {
     // The decisions: named, typed, and carried out by `decide`, which journals them.
@@ -200,7 +192,7 @@ const rollBack = (f: (a: Ctx) => Failure) =>
     { target: READY, actions: undone(f) },
   ] as const;
 const failedInDo = [
-  { guard: 'rollsForwardWithAttemptsLeft', actions: retry },
+  { guard: and(['rollsForward', 'attemptsLeft']), actions: retry },
   { guard: 'rollsForward', target: BROKEN, actions: broken },
   ...rollBack(eventFailure),
 ] as const;
@@ -210,17 +202,17 @@ const failedInCleanup = [{ guard: 'attemptsLeft', actions: retry }, { guard: 'mo
 
 /** Reconciliation of an op found in progress: a crash is an abort before the pivot; past it, a failed probe is a failure; else it resumes. */
 const interruptedInDo = [
-  { guard: 'beforePivotWithUndo', target: '#workshop.busy.undo', actions: [enterUndo(() => INTERRUPTED), requestFirst('undo')] },
-  { guard: 'beforePivotRestoresNothing', target: ABSENT, actions: undone(() => INTERRUPTED) },
-  { guard: 'beforePivotUndoneBroken', target: BROKEN, actions: undone(() => INTERRUPTED) },
-  { guard: 'beforePivot', target: READY, actions: undone(() => INTERRUPTED) },
-  { guard: 'observedFailureRollsForwardWithAttemptsLeft', actions: retry },
+  { guard: and([not('pastPivot'), 'hasUndo']), target: '#workshop.busy.undo', actions: [enterUndo(() => INTERRUPTED), requestFirst('undo')] },
+  { guard: and([not('pastPivot'), 'restoresNothing']), target: ABSENT, actions: undone(() => INTERRUPTED) },
+  { guard: and([not('pastPivot'), 'undoneBroken']), target: BROKEN, actions: undone(() => INTERRUPTED) },
+  { guard: not('pastPivot'), target: READY, actions: undone(() => INTERRUPTED) },
+  { guard: and(['observedFailure', 'rollsForward', 'attemptsLeft']), actions: retry },
   { guard: 'observedFailure', target: BROKEN, actions: broken },
   ...advanceDo,
 ] as const;
-const interruptedInUndo = [{ guard: 'observedFailureWithAttemptsLeft', actions: retry }, { guard: 'observedFailure', target: BROKEN, actions: broken }, ...advanceUndo] as const;
+const interruptedInUndo = [{ guard: and(['observedFailure', 'attemptsLeft']), actions: retry }, { guard: 'observedFailure', target: BROKEN, actions: broken }, ...advanceUndo] as const;
 const interruptedInCleanup = [
-  { guard: 'observedFailureWithAttemptsLeft', actions: retry },
+  { guard: and(['observedFailure', 'attemptsLeft']), actions: retry },
   { guard: 'observedFailure', target: BROKEN, actions: broken },
   ...advanceCleanup,
 ] as const;
@@ -257,7 +249,7 @@ const chart = machine.createMachine({
         launch: existing,
         refresh: [dependents, lostInstance, { guard: 'hasStash', actions: reject('FAILED_PRECONDITION', 'has a stash (unstash it first)') }, start],
         stash: [dependents, lostInstance, { guard: 'hasStash', actions: reject('FAILED_PRECONDITION', 'already has a stash (unstash it first)') }, start],
-        unstash: [dependents, lostInstance, { guard: 'noStash', actions: reject('FAILED_PRECONDITION', 'has no stash (stash it first)') }, start],
+        unstash: [dependents, lostInstance, { guard: not('hasStash'), actions: reject('FAILED_PRECONDITION', 'has no stash (stash it first)') }, start],
         restore: [dependents, lostInstance, ...restoreChecks, start],
         remove: [dependents, start],
       },
@@ -268,7 +260,7 @@ const chart = machine.createMachine({
         launch: existing,
         refresh: [dependents, lostInstance, { guard: 'hasStash', actions: reject('FAILED_PRECONDITION', 'has a stash (unstash it first)') }, start],
         stash: [dependents, lostInstance, isBroken],
-        unstash: [dependents, lostInstance, { guard: 'noStash', actions: reject('FAILED_PRECONDITION', 'has no stash (stash it first)') }, start],
+        unstash: [dependents, lostInstance, { guard: not('hasStash'), actions: reject('FAILED_PRECONDITION', 'has no stash (stash it first)') }, start],
         restore: [dependents, lostInstance, isBroken],
         remove: [dependents, start],
       },
