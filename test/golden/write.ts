@@ -1,6 +1,11 @@
 /**
  * Writes golden journals: `node --import tsx test/golden/write.ts [CASE...]`.
  *
+ * A generation is the code (and event schema) the cases were written with: `v1`, atelier 0.1.0
+ * before the domain core (cases named as in `CASES`), and `v2`, the domain core, whose events carry
+ * their decisions (cases named `v2-<case>`). This code writes only its own generation (`GENERATION`);
+ * older ones stay as they were written.
+ *
  * Each case runs a scenario on the fake backend with fixed ids, clock and seed, and keeps what the
  * engine wrote: `state/` (journal segments, checkpoints, torn-tail keepsakes), `run/volatile/` (the
  * volatile journal), `backend.json` (the fake's image), `folded.json` (the golden view of the fold,
@@ -337,6 +342,9 @@ export const CASES: Record<string, Case> = {
   'random-4': { description: 'a random walk (seed 4), checkpoints every 50 records', checkpointEvery: 50, run: (h) => randomWalk(h, 4, 160) },
 };
 
+/** The generation this code writes, and how its cases are named. */
+export const GENERATION = { name: 'v2', prefix: 'v2-', by: 'atelier 0.1.0 (event schema v2: the domain core)' } as const;
+
 async function writeCase(name: string, c: Case): Promise<void> {
   const out = join(GOLDEN_DIR, name);
   if (existsSync(out)) {
@@ -361,7 +369,7 @@ async function writeCase(name: string, c: Case): Promise<void> {
       writeFileSync(join(tmp, 'image', 'folded.json'), await foldCase(join(tmp, 'image')));
       writeFileSync(join(tmp, 'image', 'opened.json'), await openCase(join(tmp, 'image')));
     }
-    writeFileSync(join(tmp, 'case.json'), `${JSON.stringify({ case: name, description: c.description, written: new Date().toISOString().slice(0, 10), by: 'atelier 0.1.0 (event schema v1)' }, null, 2)}\n`);
+    writeFileSync(join(tmp, 'case.json'), `${JSON.stringify({ case: name, description: c.description, written: new Date().toISOString().slice(0, 10), by: GENERATION.by }, null, 2)}\n`);
     cpSync(tmp, out, { recursive: true });
     rmSync(tmp, { recursive: true, force: true });
     const bytes = readdirSync(join(out, 'state', 'journal')).reduce((n, f) => n + statSync(join(out, 'state', 'journal', f)).size, 0);
@@ -374,5 +382,5 @@ async function writeCase(name: string, c: Case): Promise<void> {
 if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
   const names = process.argv.slice(2);
   for (const n of names) if (!CASES[n]) throw new Error(`no golden case "${n}"`);
-  for (const [name, c] of Object.entries(CASES)) if (names.length === 0 || names.includes(name)) await writeCase(name, c);
+  for (const [name, c] of Object.entries(CASES)) if (names.length === 0 || names.includes(name)) await writeCase(`${GENERATION.prefix}${name}`, c);
 }
