@@ -63,3 +63,7 @@ export type {
   Tags,
 } from './backends/types.ts';
 export type { JournalRecord, OpKind, Phase, SdkLayer, SdkSpec, StashShape, WorkshopSpec } from './events/catalogue.ts';
+// The domain core: the decider every command goes through, for hosts that want to run or inspect
+// decisions themselves (replay tools, simulations). See machines/README.md.
+export { decide, evolve, evolveVolatile, initialState, initialVolatile, workshopMachine, layerMachine, containerMachine } from './machines/index.ts';
+export type { DomainEvent, DomainState, FoldState, IdSupply, Input, KeyedEvent, VolatileState } from './machines/index.ts';

@@ -99,22 +99,12 @@ export function resolveContext(g: GlobalOptions, io: Io): Context {
   };
 }
 
-type OpenEngine = (opts: EngineOptions) => Promise<Engine>;
-
-/** The engine is imported on demand so `--help` and input errors never load it. */
-async function loadOpenEngine(): Promise<OpenEngine> {
-  const url = new URL('../engine/index.ts', import.meta.url);
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(url.href)) as Record<string, unknown>;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes('engine/index.ts')) {
-      throw new AtelierError('UNAVAILABLE', 'the engine is missing from this build (engine/index.ts): reinstall atelier', {}, { cause: e });
-    }
-    throw e;
-  }
-  if (typeof mod.openEngine !== 'function') throw new AtelierError('UNAVAILABLE', 'engine/index.ts does not export openEngine(): reinstall atelier');
-  return mod.openEngine as OpenEngine;
+/**
+ * The engine is imported on demand (a literal specifier: typed, and followed by the build and the
+ * import rules), so `--help` and input errors never load it.
+ */
+async function loadOpenEngine(): Promise<(opts: EngineOptions) => Promise<Engine>> {
+  return (await import('../engine/open.ts')).openEngine;
 }
 
 async function quietly(fn: () => unknown): Promise<void> {
