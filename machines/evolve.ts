@@ -18,7 +18,7 @@
  */
 import { isDraft, original } from 'immer';
 import type { DomainEvent } from './events.ts';
-import { lifeAfter, type LayerFact } from './layer.ts';
+import { moveOf, type LayerFact } from './layer.ts';
 import { containerAfter } from './container.ts';
 import { objectKey, type Effect, type Identity, type ObjectRef, type Phase, type Plan, type WorkshopShape } from './types.ts';
 import { type FoldState, type ObjectRecord, type OpRecord, type VolatileState, type WorkshopRecord } from './state.ts';
@@ -46,22 +46,26 @@ function effectAt(op: OpRecord, phase: Phase, step: number): Effect | undefined 
   return (phase === 'do' ? plan.do : plan.cleanup)[step]?.effect;
 }
 
-/** Move the object at `ref` by a layer-chart fact (creating or deleting its record as the chart says). */
-function applyFact(s: FoldState, ref: ObjectRef, fact: LayerFact, made?: () => ObjectRecord): void {
+/** Move the object at `ref` by a layer-chart fact (creating or deleting its record as the chart says); its record after. */
+function applyFact(s: FoldState, ref: ObjectRef, fact: LayerFact, made?: () => ObjectRecord): ObjectRecord | undefined {
   const key = objectKey(ref);
   const o = s.objects[key];
-  const next = lifeAfter(o ? o.state : 'absent', o?.garbage === true, fact);
+  const next = moveOf(o ? o.state : 'absent', o?.garbage === true, fact);
   if (next.life === 'absent') {
     if (o) delete s.objects[key];
-    return;
+    return undefined;
   }
   if (!o) {
-    if (made) s.objects[key] = made();
-    return;
+    if (!made) return undefined;
+    const created = made();
+    s.objects[key] = created;
+    return created;
   }
   if (o.state !== next.life) o.state = next.life;
-  if (next.garbage && !o.garbage) o.garbage = true;
-  else if (!next.garbage && o.garbage) delete o.garbage;
+  const garbage = next.claim === 'garbage';
+  if (garbage && !o.garbage) o.garbage = true;
+  else if (!garbage && o.garbage) delete o.garbage;
+  return o;
 }
 
 /** What an effect that took place does to its target's record. */
@@ -117,8 +121,7 @@ export function evolve(s: FoldState, e: DomainEvent & { seq?: number }): void {
       const effect = effectAt(op, d.phase, d.step);
       if (effect?.type === 'create' || effect?.type === 'copy') {
         const tags = effect.tags;
-        applyFact(s, effect.target, 'requested', () => ({ ref: effect.target, kind: tags.kind, workshop: op.workshop, op: tags.op, state: 'pending' }));
-        const o = s.objects[objectKey(effect.target)];
+        const o = applyFact(s, effect.target, 'requested', () => ({ ref: effect.target, kind: tags.kind, workshop: op.workshop, op: tags.op, state: 'pending' }));
         if (o && o.op !== tags.op) o.op = tags.op;
       } else if (effect?.type === 'remove') applyFact(s, effect.target, 'remove');
       return;

@@ -164,7 +164,22 @@ export function judgeProbe(effect: Effect, observation: Observation, op: string,
   return { decision: params.decision, row: params.row, life: (after.value as LayerValue).life };
 }
 
-let table: Map<string, LayerValue> | null = null;
+type Moves = Readonly<Record<Life, readonly [Readonly<Record<LayerFact, LayerValue>>, Readonly<Record<LayerFact, LayerValue>>]>>;
+let table: Moves | null = null;
+
+/** Every state (life x claim) and fact, run through the chart once: the table `lifeAfter` reads. */
+function tabulate(): Moves {
+  const row = (l: Life, claim: 'held' | 'garbage') => {
+    const out = {} as Record<LayerFact, LayerValue>;
+    for (const f of LAYER_FACTS) {
+      const s = machine.resolveState({ value: { life: l, claim }, context: { effect: null, op: '' } });
+      const [after] = transition(machine, s, { type: f });
+      out[f] = after.value as LayerValue;
+    }
+    return out;
+  };
+  return Object.fromEntries(LIVES.map((l) => [l, [row(l, 'held'), row(l, 'garbage')]])) as unknown as Moves;
+}
 
 /**
  * Where a fact takes an object in state `life` (`absent`: no record), garbage or not. Read from a
@@ -172,17 +187,12 @@ let table: Map<string, LayerValue> | null = null;
  * no xstate transition.
  */
 export function lifeAfter(life: Life, garbage: boolean, fact: LayerFact): { life: Life; garbage: boolean } {
-  if (table === null) {
-    const t = new Map<string, LayerValue>();
-    for (const l of LIVES)
-      for (const claim of ['held', 'garbage'] as const)
-        for (const f of LAYER_FACTS) {
-          const s = machine.resolveState({ value: { life: l, claim }, context: { effect: null, op: '' } });
-          const [after] = transition(machine, s, { type: f });
-          t.set(`${l}|${claim}|${f}`, after.value as LayerValue);
-        }
-    table = t;
-  }
-  const v = table.get(`${life}|${garbage ? 'garbage' : 'held'}|${fact}`)!;
+  const v = moveOf(life, garbage, fact);
   return { life: v.life, garbage: v.claim === 'garbage' };
+}
+
+/** `lifeAfter` as the chart's state value, without allocating (what `evolve` reads per record). */
+export function moveOf(life: Life, garbage: boolean, fact: LayerFact): { readonly life: Life; readonly claim: 'held' | 'garbage' } {
+  table ??= tabulate();
+  return table[life][garbage ? 1 : 0][fact];
 }
