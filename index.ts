@@ -17,6 +17,8 @@ export type {
   CommandOptions,
   ContainerView,
   Engine,
+  EventCursor,
+  JournalEvent,
   EngineOptions,
   EngineState,
   GcReport,

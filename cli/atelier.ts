@@ -12,10 +12,10 @@
  * process.exitCode = await main(['node', 'atelier', '--backend', 'fake', 'list']);
  * ```
  */
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { AtelierError } from '../machines/errors.ts';
-import { BACKEND_KINDS } from './backends.ts';
+import { ATELIER_VERSION } from '../engine/version.ts';
+import { BACKEND_KINDS } from '../backends/select.ts';
 import * as cmd from './commands.ts';
 import { type Context, type GlobalOptions, type Io, resolveContext } from './context.ts';
 import { Output } from './output.ts';
@@ -31,13 +31,6 @@ Exit codes:
   4  the journal is corrupt, or was written by a newer atelier
   5  the backend is unavailable`;
 
-function version(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return '0.0.0';
-  }
-}
 
 /**
  * Build the commander program. `act` receives each command's handler and runs it with the
@@ -61,7 +54,7 @@ export function buildProgram(
   });
   program
     .description('Keep development workshops, their SDK layers and containers alive, crash-safely.')
-    .version(version(), '-V, --version')
+    .version(ATELIER_VERSION, '-V, --version')
     .option('--state-dir <dir>', 'journal, checkpoints and lock (default: $XDG_STATE_HOME/atelier or ~/.local/state/atelier)')
     .option('--run-dir <dir>', 'volatile journal of transient containers (default: $XDG_RUNTIME_DIR/atelier or /run/atelier)')
     .addOption(new Option('--backend <name>', 'where workshops live').choices(BACKEND_KINDS).default('overlay'))

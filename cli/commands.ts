@@ -15,7 +15,7 @@ import type { Engine, WorkshopView } from '../engine/api.ts';
 import type { WorkshopSpec } from '../events/catalogue.ts';
 import { LAYER_SUFFIX_RE, validateSdkName, validateWorkshopName } from '../machines/names.ts';
 import { loadWorkshopFile } from '../engine/workshop-file.ts';
-import { addBase, effectiveDefaultBase } from './backends.ts';
+import { addBase, effectiveDefaultBase } from '../backends/select.ts';
 import { type Context, withBackend, withCommandOptions, withEngine, withWorkshopHint } from './context.ts';
 import { formatBases, formatDone, formatGc, formatList, formatReconcile, formatWorkshop } from './output.ts';
 

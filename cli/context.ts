@@ -11,12 +11,13 @@
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { defaultRunDir, defaultStateDir } from '../engine/paths.ts';
 import { AtelierError } from '../machines/errors.ts';
 import type { Backend } from '../backends/types.ts';
 import type { CommandOptions, Engine, EngineOptions } from '../engine/api.ts';
 import { didYouMeanHint } from '../engine/hints.ts';
 import { ownerName } from '../machines/names.ts';
-import { type BackendConfig, type BackendKind, createBackend } from './backends.ts';
+import { type BackendConfig, type BackendKind, createBackend } from '../backends/select.ts';
 import { describeError, Output } from './output.ts';
 import { createProgress, type ProgressMode } from './progress.ts';
 
@@ -46,21 +47,7 @@ export interface Context {
   readonly io: Io;
 }
 
-/** An XDG base directory variable is only honoured when it holds an absolute path (XDG spec). */
-function xdg(env: NodeJS.ProcessEnv, name: string): string | undefined {
-  const v = env[name];
-  return v && path.isAbsolute(v) ? v : undefined;
-}
-
-/** `$XDG_STATE_HOME/atelier`, else `~/.local/state/atelier`. */
-export function defaultStateDir(env: NodeJS.ProcessEnv): string {
-  return path.join(xdg(env, 'XDG_STATE_HOME') ?? path.join(os.homedir(), '.local', 'state'), 'atelier');
-}
-
-/** `$XDG_RUNTIME_DIR/atelier` (tmpfs), else `/run/atelier`. */
-export function defaultRunDir(env: NodeJS.ProcessEnv): string {
-  return path.join(xdg(env, 'XDG_RUNTIME_DIR') ?? '/run', 'atelier');
-}
+export { defaultRunDir, defaultStateDir } from '../engine/paths.ts';
 
 /** The current user's owner name; `os.userInfo()` throws when the uid has no passwd entry. */
 export function currentOwner(): string {

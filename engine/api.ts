@@ -64,6 +64,21 @@ export interface CommandOptions {
   /** Aborting undoes the command like a failure (`ABORTED`). */
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
+  /**
+   * Called once the command is accepted and its op journaled (`op.started`; for `run`,
+   * `container.created`), with the op id: what a daemon reports as the change's id before the
+   * command ends. A refused command never calls it.
+   */
+  onOp?: (op: string) => void;
+}
+
+/** A journal record as the engine publishes it: from the durable journal, or the volatile one (transient containers). Each journal numbers its records on its own. */
+export type JournalEvent = JournalRecord & { readonly journal: 'durable' | 'volatile' };
+
+/** Where to resume a stream of records: the last sequence number seen of each journal (0 or absent: from the start). */
+export interface EventCursor {
+  readonly after?: number;
+  readonly volatileAfter?: number;
 }
 
 /** A workshop as the state holds it: its shape (instance, base, SDK layers, stash) and status. */
@@ -282,14 +297,27 @@ export interface Engine {
    */
   readonly state$: Observable<EngineState>;
   /**
-   * Every journal record as it is appended, durable and volatile alike.
+   * Every journal record as it is appended, durable and volatile alike, each marked with its
+   * journal (`journal: 'durable' | 'volatile'`): the two number their records on their own.
    *
    * @example
    * ```ts
-   * engine.events$.subscribe((r) => console.log(r.seq, r.type));
+   * engine.events$.subscribe((r) => console.log(r.journal, r.seq, r.type));
    * ```
    */
-  readonly events$: Observable<JournalRecord>;
+  readonly events$: Observable<JournalEvent>;
+  /**
+   * The records after a cursor, read from the journals, then the live ones: no gap and no
+   * duplicate, so a client that reconnects with the last sequence numbers it saw misses nothing.
+   * Records are as stored (an older record keeps its version: see `v`).
+   *
+   * @example
+   * ```ts
+   * engine.eventsAfter({ after: 120 }).subscribe((r) => console.log(r.seq, r.type)); // 121, 122, ... then live
+   * ```
+   * `onLive`, when given, is called once the history is read and the stream follows live records.
+   */
+  eventsAfter(cursor?: EventCursor, onLive?: () => void): Observable<JournalEvent>;
   /**
    * Wait for running commands, write a checkpoint, release the backend and the state directory's
    * lock. Idempotent; every later call throws `CLOSED`.

@@ -18,7 +18,7 @@
  */
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { BehaviorSubject, Subject } from 'rxjs';
+import { BehaviorSubject, Subject, type Observable } from 'rxjs';
 import { freeze, produce } from 'immer';
 import { isBackendError, SimulatedCrash, type Backend } from '../backends/types.ts';
 import { AtelierError, isAtelierError } from '../machines/errors.ts';
@@ -41,10 +41,12 @@ import {
   type WorkshopSpec,
 } from '../machines/index.ts';
 import { validateWorkshopName, ownerName } from '../machines/names.ts';
-import type { CommandOptions, Engine, EngineOptions, EngineState, GcReport, ReconcileReport, RunRequest, RunResult, WorkshopView } from './api.ts';
+import type { CommandOptions, Engine, EngineOptions, EngineState, EventCursor, GcReport, JournalEvent, ReconcileReport, RunRequest, RunResult, WorkshopView } from './api.ts';
+import { eventsAfter } from './event-stream.ts';
 import { failureOf, runEffect } from './effects.ts';
 import { didYouMeanHint } from './hints.ts';
 import { defaultClock, defaultIds } from './ids.ts';
+import { defaultRunDir } from './paths.ts';
 import { Reconciler, type ReconcileHost } from './reconcile.ts';
 import { openFolded } from './replay.ts';
 import { Serialiser } from './serialise.ts';
@@ -53,7 +55,7 @@ type Outcome = 'done' | 'undone' | 'broken';
 
 export class EngineImpl implements Engine, ReconcileHost {
   state$: BehaviorSubject<EngineState>;
-  readonly events$ = new Subject<JournalRecord>();
+  readonly events$ = new Subject<JournalEvent>();
   private closed = false;
   private lastCheckpoint: number;
   private readonly serial = new Serialiser();
@@ -105,7 +107,7 @@ export class EngineImpl implements Engine, ReconcileHost {
     this.fold = produce(this.fold, (d) => {
       for (const r of records) evolve(d, r);
     });
-    this.publish(records);
+    this.publish(records, 'durable');
     if (this.fold.seq - this.lastCheckpoint >= this.checkpointEvery) {
       this.lastCheckpoint = this.fold.seq;
       await this.journal.writeCheckpoint(this.fold.seq, this.fold);
@@ -120,7 +122,7 @@ export class EngineImpl implements Engine, ReconcileHost {
     this.vfold = produce(this.vfold, (d) => {
       for (const r of records) evolveVolatile(d, r);
     });
-    this.publish(records);
+    this.publish(records, 'volatile');
   }
 
   /** Journal `decide`'s events, each to its journal (transient containers' to the volatile one). */
@@ -130,9 +132,14 @@ export class EngineImpl implements Engine, ReconcileHost {
     else await this.append([...events]);
   }
 
-  private publish(records: JournalRecord[]): void {
+  private publish(records: JournalRecord[], journal: JournalEvent['journal']): void {
     this.state$.next(this.view());
-    for (const r of records) this.events$.next(r);
+    for (const r of records) this.events$.next({ ...r, journal });
+  }
+
+  eventsAfter(cursor: EventCursor = {}, onLive?: () => void): Observable<JournalEvent> {
+    this.assertOpen();
+    return eventsAfter({ live$: this.events$, durable: this.journal, volatile: this.volatile }, cursor, onLive);
   }
 
   private assertOpen(): void {
@@ -153,6 +160,7 @@ export class EngineImpl implements Engine, ReconcileHost {
     let aborted = false;
     for (;;) {
       await this.append(events);
+      if (events === first && first[0]?.type === 'op.started') opts.onOp?.(opId);
       const fin = events.find((e) => e.type === 'op.finished');
       if (fin?.type === 'op.finished') {
         if (fin.data.code) this.failures.set(opId, { code: fin.data.code, message: fin.data.message ?? '' });
@@ -251,6 +259,7 @@ export class EngineImpl implements Engine, ReconcileHost {
     const c = (created[0] as Extract<KeyedEvent, { type: 'container.created' }>).data;
     const id = c.id;
     await this.record(created);
+    opts.onOp?.(c.op);
     try {
       const fromWorkshop = this.fold.workshops[req.from] !== undefined;
       await this.backend.create({ target: c.ref, source: { object: c.source, ...(c.scratch ? { scratch: c.scratch } : {}) }, tags: { owner: this.owner, op: c.op, kind: 'container', source: c.source.name, ...(fromWorkshop ? { workshop: req.from } : {}) } });
@@ -334,11 +343,6 @@ export class EngineImpl implements Engine, ReconcileHost {
   }
 }
 
-function defaultRunDir(): string {
-  const xdg = process.env.XDG_RUNTIME_DIR;
-  return xdg ? join(xdg, 'atelier') : '/run/atelier';
-}
-
 /**
  * Open an engine on a state directory (the implementation, with its test hooks): take the lock,
  * replay the journal from its latest checkpoint, check the backend answers, and reconcile journal
@@ -346,7 +350,7 @@ function defaultRunDir(): string {
  */
 export async function openEngineImpl(opts: EngineOptions): Promise<EngineImpl> {
   const owner = opts.owner ?? ownerName(userInfo());
-  const runDir = opts.runDir ?? defaultRunDir();
+  const runDir = opts.runDir ?? defaultRunDir(process.env);
   // acquireLock creates the state directory when needed.
   const lock = await acquireLock(opts.stateDir);
   let journal: Journal | undefined;

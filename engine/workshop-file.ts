@@ -265,3 +265,51 @@ export async function loadWorkshopFile(filePath: string, opts: LoadWorkshopOptio
 
   return { name, base, defaultBase, projectId: projectIdFor(projectDir), sdks };
 }
+
+/** A workshop given inline (atelierd's `"spec"`): the fields of a workshop file, with each SDK's hook. */
+export interface InlineWorkshop {
+  readonly name: string;
+  readonly base?: string;
+  /** The project directory it stands for: its id ties the workshop to it, as a file's directory does. */
+  readonly project: string;
+  readonly sdks: readonly { readonly name: string; readonly 'setup-base': string }[];
+}
+
+/**
+ * A workshop spec from an inline description, by the same rules as a file (names, duplicates,
+ * reserved SDKs, a base without spaces; hashes chained the same way, so the same hooks give the
+ * same layers whether they came from a file or inline).
+ *
+ * @throws `INVALID_SPEC`, `INVALID_NAME`, naming the field.
+ * @example
+ * ```ts
+ * specFromInline({ name: 'nav2', project: '/srv/nav2', sdks: [{ name: 'ros2', 'setup-base': 'echo hi' }] }, { defaultBase: 'busybox' });
+ * ```
+ */
+export function specFromInline(w: InlineWorkshop, opts: LoadWorkshopOptions): WorkshopSpec {
+  const where = 'spec';
+  const name = withField(where, 'name', () => validateWorkshopName(w.name));
+  let base = opts.defaultBase;
+  let defaultBase = true;
+  if (w.base !== undefined) {
+    if (w.base.trim() === '' || /[\s\x00-\x1f]/.test(w.base)) bad(where, `field "base" ${q(w.base)} is not a valid base: give a base the backend knows, without spaces`, { field: 'base' });
+    base = w.base;
+    defaultBase = false;
+  }
+  if (!path.isAbsolute(w.project)) bad(where, `field "project" ${q(w.project)} must be an absolute path (the project directory the workshop belongs to)`, { field: 'project' });
+  const sdks: SdkSpec[] = [];
+  const seen: string[] = [];
+  let parent: string | null = null;
+  w.sdks.forEach((entry, i) => {
+    const field = `sdks[${i}]`;
+    const sdk = withField(where, `${field}.name`, () => validateSdkName(entry.name));
+    const prev = seen.indexOf(sdk);
+    if (prev >= 0) bad(where, `${field}: SDK ${q(sdk)} is listed twice (also sdks[${prev}]): list each SDK once`, { field, sdk });
+    seen.push(sdk);
+    const script = Buffer.from(entry['setup-base'], 'utf8');
+    const hash = sdkHash(sdk, script, parent);
+    sdks.push({ name: sdk, hash, script: entry['setup-base'] });
+    parent = hash;
+  });
+  return { name, base, defaultBase, projectId: projectIdFor(w.project), sdks };
+}

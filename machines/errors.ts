@@ -17,6 +17,7 @@ export type AtelierErrorCode =
   | 'BUSY' // the workshop is in the middle of another operation
   | 'FAILED_PRECONDITION' // the workshop's state does not allow the command (e.g. unstash without a stash)
   | 'LOCKED' // another engine holds the state directory
+  | 'ALREADY_RUNNING' // an atelierd already answers on the socket
   | 'JOURNAL_CORRUPT' // a bad record followed by good ones
   | 'JOURNAL_VERSION' // a record written by a newer atelier
   | 'UNAVAILABLE' // the backend cannot be reached
@@ -53,6 +54,7 @@ export function exitCodeFor(code: string): number {
     case 'FAILED_PRECONDITION':
       return 2;
     case 'LOCKED':
+    case 'ALREADY_RUNNING':
       return 3;
     case 'JOURNAL_CORRUPT':
     case 'JOURNAL_VERSION':

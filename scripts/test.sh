@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # The README's test command runs this: every `test/**/*.test.ts` under uvu in one process, then one
 # closing line "N passed, N failed, N skipped". Narrow with a pattern: `npm test -- journal`.
+# It builds dist/ first: the CLI and daemon tests run the compiled executables users run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 pattern="${1:-}"
+if ! npm run --silent build; then
+  echo "0 passed, 1 failed, 0 skipped"
+  echo "the build (npm run build) failed" >&2
+  exit 1
+fi
 out=$(mktemp)
 node --import tsx node_modules/uvu/bin.js test "${pattern:+.*${pattern}.*}\.test\.ts$" 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}

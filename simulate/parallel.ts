@@ -91,11 +91,14 @@ export async function simulateParallel(opts: ParallelOptions): Promise<ParallelR
     started = performance.now();
     reports = await simulateConcurrently({ ...rest, seeds });
   } else {
-    const child = fileURLToPath(new URL('./child.ts', import.meta.url));
-    const tsx = import.meta.resolve('tsx');
+    // Run from the sources (under tsx), the child is child.ts and needs tsx too; run from the
+    // compiled package, it is child.js and plain Node runs it.
+    const fromSource = import.meta.url.endsWith('.ts');
+    const child = fileURLToPath(new URL(fromSource ? './child.ts' : './child.js', import.meta.url));
+    const execArgv = fromSource ? ['--import', import.meta.resolve('tsx')] : [];
     const shares = Array.from({ length: n }, (_, w) => seeds.filter((_, i) => i % n === w));
     const procs = shares.map((share) => {
-      const proc = fork(child, [], { execArgv: ['--import', tsx], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const proc = fork(child, [], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       let onReady!: () => void;
       const ready = new Promise<void>((r) => (onReady = r));
       const done = new Promise<SimulateReport[]>((resolve, reject) => {

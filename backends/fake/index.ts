@@ -44,6 +44,11 @@ export interface FakeBackendOptions {
   readonly defaultBase?: string;
   /** Default `['busybox', 'ubuntu@24.04']` (plus `defaultBase` if missing). */
   readonly bases?: readonly string[];
+  /**
+   * Milliseconds each mutating call takes before it acts (default 0): a slow backend, for demos and
+   * for tests that need an operation still running (to abort it, to stop a daemon under it).
+   */
+  readonly latencyMs?: number;
 }
 
 /** What `plant` puts in place. Tags are verbatim, so leaving out `owner` makes an unowned object. */
@@ -91,6 +96,7 @@ class Fake implements FakeBackend {
   private log: CallRecord[] = [];
   private injector: FaultInjector | null = null;
   private up = true;
+  private readonly latencyMs: number;
 
   constructor(opts: FakeBackendOptions) {
     this.defaultBase = opts.defaultBase ?? 'busybox';
@@ -98,6 +104,7 @@ class Fake implements FakeBackend {
     if (!bases.includes(this.defaultBase)) bases.unshift(this.defaultBase);
     this.store = new FakeStore({ seed: opts.seed ?? 1, bases });
     this.file = opts.file;
+    this.latencyMs = opts.latencyMs ?? 0;
     const image = this.file ? loadImage(this.file) : null;
     if (image) this.store.load(image);
   }
@@ -230,6 +237,7 @@ class Fake implements FakeBackend {
       record.code = 'UNAVAILABLE';
       throw new BackendError('UNAVAILABLE', `the fake backend is down (setAvailable(false)): ${record.text} was not performed; retry when it is back`);
     }
+    if (this.latencyMs > 0 && !READ_ONLY_CALLS.has(kind)) await new Promise((r) => setTimeout(r, this.latencyMs));
     const fault = this.injector?.decide(kind, faultTarget) ?? null;
     if (fault) record.fault = `${fault.action}-${fault.when}`;
     if (fault?.when === 'before') this.raise(fault, record);

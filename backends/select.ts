@@ -1,15 +1,17 @@
 /**
- * Building the backend the CLI was asked for (`--backend fake|overlay|lxd`).
+ * Building the backend a host was asked for (`--backend fake|overlay|lxd`, for the CLI and for
+ * atelierd): which adapter, where its files go, and its options.
  *
  * Each adapter's factory is imported with a literal specifier inside the switch on the kind
- * (`await import('../backends/lxd/index.ts')`), so tsc types the factory and checks the options
- * passed to it, and tools can follow the import. Dynamic, not top-level, because every command
+ * (`await import('./lxd/index.ts')`), so tsc types the factory and checks the options
+ * passed to it, and tools can follow the import. Dynamic, not top-level, because every CLI command
  * (`--help` included) loads this module: measured with `node bin/atelier.js`, top-level imports of
  * the three adapters cost about 100 ms of CPU on `--help` (~650 ms) and 40-80 ms on
  * `--backend fake list` (~950 ms), loading overlay and LXD code neither uses; imported on demand,
  * both run as fast as before.
  *
- * - fake: state persisted to `<stateDir>/fake-backend.json`, so commands work across processes.
+ * - fake: state persisted to `<stateDir>/fake-backend.json`, so commands work across processes;
+ *   `ATELIER_FAKE_LATENCY_MS` makes each of its mutating calls take that long (a slow backend).
  * - overlay: layers and instances under `<stateDir>/overlay`.
  * - lxd: the LXD REST API on `--lxd-socket` (the adapter's default otherwise), projects named after
  *   the owner.
@@ -23,7 +25,7 @@ import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { AtelierError } from '../machines/errors.ts';
-import type { Backend } from '../backends/types.ts';
+import type { Backend } from './types.ts';
 
 export const BACKEND_KINDS = ['fake', 'overlay', 'lxd'] as const;
 export type BackendKind = (typeof BACKEND_KINDS)[number];
@@ -86,14 +88,15 @@ export async function createBackend(cfg: BackendConfig): Promise<Backend> {
   const common = cfg.baseDefault === undefined ? {} : { defaultBase: cfg.baseDefault };
   switch (cfg.kind) {
     case 'fake': {
-      const { createFakeBackend } = await import('../backends/fake/index.ts');
+      const { createFakeBackend } = await import('./fake/index.ts');
       return starting(cfg.kind, async () => {
         await mkdir(cfg.stateDir, { recursive: true });
-        return createFakeBackend({ ...common, file: fakeStateFile(cfg.stateDir) });
+        const latency = Number(process.env.ATELIER_FAKE_LATENCY_MS ?? 0);
+        return createFakeBackend({ ...common, file: fakeStateFile(cfg.stateDir), ...(latency > 0 ? { latencyMs: latency } : {}) });
       });
     }
     case 'overlay': {
-      const { createOverlayBackend } = await import('../backends/overlay/index.ts');
+      const { createOverlayBackend } = await import('./overlay/index.ts');
       const root = overlayRoot(cfg.stateDir);
       return starting(cfg.kind, async () => {
         await mkdir(root, { recursive: true });
@@ -101,7 +104,7 @@ export async function createBackend(cfg: BackendConfig): Promise<Backend> {
       });
     }
     case 'lxd': {
-      const { createLxdBackend } = await import('../backends/lxd/index.ts');
+      const { createLxdBackend } = await import('./lxd/index.ts');
       return starting(cfg.kind, () => createLxdBackend({ ...common, owner: cfg.owner, ...(cfg.lxdSocket === undefined ? {} : { socket: cfg.lxdSocket }) }));
     }
   }
