@@ -68,6 +68,12 @@ const task = (id: string, kind: string, step: PlanStep | string): Task => ({
   log: [],
 });
 
+function taskDone(t: Task, at: string): void {
+  t.status = 'Done';
+  t['ready-time'] = at;
+  t.progress.done = t.progress.total;
+}
+
 const summaryOf = (kind: string, workshop: string, sdk?: string): string => `${kind[0]!.toUpperCase()}${kind.slice(1)} workshop "${workshop}"${sdk ? ` to SDK "${sdk}"` : ''}`;
 
 /** The changes, folded from journal records, plus those the daemon keeps itself. */
@@ -170,21 +176,14 @@ export class ChangeBook {
       }
       case 'effect.succeeded': {
         const t = this.taskOf(d.op, d.phase, d.step);
-        if (!t) return;
-        t.status = 'Done';
-        t['ready-time'] = d.at;
-        t.progress.done = t.progress.total;
+        if (t) taskDone(t, d.at);
         return;
       }
       case 'effect.observed': {
         const t = this.taskOf(d.op, d.phase, d.step);
         if (!t) return;
         t.log.push(`${d.at} reconciliation: ${d.decision} (${d.row ?? 'v1'})`);
-        if (d.decision === 'done') {
-          t.status = 'Done';
-          t['ready-time'] = d.at;
-          t.progress.done = t.progress.total;
-        }
+        if (d.decision === 'done') taskDone(t, d.at);
         return;
       }
       case 'effect.failed': {
@@ -216,7 +215,7 @@ export class ChangeBook {
       case 'volatile:container.started': {
         const c = this.changes.get(this.runs.get(d.id) ?? '');
         const t = c?.tasks[0];
-        if (t) Object.assign(t, { status: 'Done', 'ready-time': d.at, progress: { ...t.progress, done: 1 } });
+        if (t) taskDone(t, d.at);
         // A kept container, read back from the journal: its run ended once it was running.
         if (c && !c.ready && !this.driven.has(c.id) && c.summary.endsWith('(kept)')) this.finish(c.id, 'Done', d.at);
         return;
@@ -224,7 +223,7 @@ export class ChangeBook {
       case 'volatile:container.removed': {
         const c = this.changes.get(this.runs.get(d.id) ?? '');
         const t = c?.tasks[1];
-        if (t) Object.assign(t, { status: 'Done', 'ready-time': d.at, progress: { ...t.progress, done: 1 } });
+        if (t) taskDone(t, d.at);
         if (c && !c.ready && !this.driven.has(c.id) && c.tasks[0]!.status === 'Done') this.finish(c.id, 'Done', d.at);
         this.runs.delete(d.id);
         return;

@@ -16,21 +16,12 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { openFolded } from '../../engine/replay.ts';
 import { daemon, EventStream, request, type Daemon, type Reply } from './helpers.ts';
+import { prng } from '../support/prng.ts';
 
 const CLIENTS = 32;
 const COMMANDS = 500;
 const WORKSHOPS = Array.from({ length: 16 }, (_, i) => `w${String(i).padStart(2, '0')}`);
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const spec = (name: string, version: number) => ({
   name,

@@ -25,6 +25,7 @@ import { sequentialIds, steppingClock } from '../../engine/ids.ts';
 import { encodeRecord } from '../../events/record.ts';
 import { sdk, spec, V1, V2, V3 } from '../engine/helpers.ts';
 import { foldCase, openCase } from './fold-case.ts';
+import { prng } from '../support/prng.ts';
 
 export const GOLDEN_DIR = resolve(import.meta.dirname, '../../fixtures/journals');
 
@@ -103,17 +104,6 @@ const swallow = (p: Promise<unknown>) => p.catch(() => undefined);
 /** A second workshop, in another project, with an SDK of its own. */
 const ROS = spec([sdk('ros2', 'humble'), sdk('tools', 'gdb')], { name: 'ros', projectId: '5e6f7a8b' });
 
-/** Tiny deterministic PRNG (mulberry32) for the random-walk cases. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Random commands, failures, crashes, reboots and lost objects on two workshops: the rare paths, all at once. */
 async function randomWalk(h: Harness, seed: number, steps: number): Promise<void> {
