@@ -1,15 +1,14 @@
 /**
  * One engine per state directory: a second opener, in this process or another, gets LOCKED
- * naming the holder's pid; a lock left by a dead process is taken over.
+ * naming the holder's pid; the kernel frees a dead holder's lock at once.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { acquireLock } from '../../events/lock.ts';
+import { acquireLock, lockHolder } from '../../events/lock.ts';
 import { rejection, tempDir } from './helpers.ts';
 
 const lockModule = fileURLToPath(new URL('../../events/lock.ts', import.meta.url));
@@ -58,25 +57,33 @@ test('another process holding the lock: LOCKED with its pid; free once it exits'
   await lock.release();
 });
 
-test('a lock left by a killed process is taken over at once', async () => {
+test('a lock held by a killed process is free at once: the kernel releases it, and nothing is left in the state directory', async () => {
   const dir = await tempDir('lock-dead');
   const child = await holder(dir);
-  child.kill('SIGKILL'); // no exit handlers: the lock directory and pid file stay behind
-  await exited(child);
-  assert.ok(fs.existsSync(join(dir, '.lock')));
-  assert.is(Number(fs.readFileSync(join(dir, 'lock.pid'), 'utf8')), child.pid);
-  const lock = await acquireLock(dir);
-  assert.is(Number(fs.readFileSync(join(dir, 'lock.pid'), 'utf8')), process.pid);
-  await lock.release();
-  assert.not.ok(fs.existsSync(join(dir, 'lock.pid')));
-  assert.not.ok(fs.existsSync(join(dir, '.lock')));
-});
-
-test('openers racing for a dead lock: exactly one wins', async () => {
-  const dir = await tempDir('lock-race');
-  const child = await holder(dir);
+  assert.equal((await lockHolder(dir))?.pid, child.pid);
   child.kill('SIGKILL');
   await exited(child);
+  const t0 = performance.now();
+  const lock = await acquireLock(dir);
+  assert.ok(performance.now() - t0 < 1000, 'no stale window');
+  assert.equal(fs.readdirSync(dir), [], 'the lock writes nothing in the state directory');
+  await lock.release();
+  assert.is(await lockHolder(dir), null);
+});
+
+test('the same directory by another path (a symlink) is the same lock', async () => {
+  const dir = await tempDir('lock-alias');
+  const alias = `${dir}-alias`;
+  fs.symlinkSync(dir, alias);
+  const lock = await acquireLock(dir);
+  const err = await rejection(acquireLock(alias));
+  assert.is(err.code, 'LOCKED');
+  await lock.release();
+  fs.rmSync(alias);
+});
+
+test('openers racing for a free lock: exactly one wins', async () => {
+  const dir = await tempDir('lock-race');
   const results = await Promise.allSettled([acquireLock(dir), acquireLock(dir), acquireLock(dir)]);
   const won = results.filter((r) => r.status === 'fulfilled');
   assert.is(won.length, 1);
