@@ -80,15 +80,27 @@ async function starting(kind: BackendKind, start: () => Backend | Promise<Backen
 
 /**
  * Create the configured backend. Throws `UNAVAILABLE` when the adapter cannot start.
+ * `readOnly`: the caller only reads (its bases): the fake then creates and saves nothing. (The
+ * overlay and LXD adapters open as usual: opening an overlay store may tidy what a crash left.)
  *
  * @example
  * const b = await createBackend({ kind: 'overlay', stateDir, owner: 'alice', baseDefault: 'busybox' });
  */
-export async function createBackend(cfg: BackendConfig): Promise<Backend> {
+export async function createBackend(cfg: BackendConfig, opts: { readOnly?: boolean } = {}): Promise<Backend> {
   const common = cfg.baseDefault === undefined ? {} : { defaultBase: cfg.baseDefault };
   switch (cfg.kind) {
     case 'fake': {
       const { createFakeBackend } = await import('./fake/index.ts');
+      if (opts.readOnly) {
+        // To read (its bases): its image loaded into memory, nothing created or saved.
+        const { loadImage } = await import('./fake/persistence.ts');
+        return starting(cfg.kind, async () => {
+          const fake = createFakeBackend(common);
+          const image = loadImage(fakeStateFile(cfg.stateDir));
+          if (image) fake.load(image);
+          return fake;
+        });
+      }
       return starting(cfg.kind, async () => {
         await mkdir(cfg.stateDir, { recursive: true });
         const latency = Number(process.env.ATELIER_FAKE_LATENCY_MS ?? 0);

@@ -29,7 +29,8 @@ Exit codes:
      does not allow
   3  the state directory is locked by another atelier process
   4  the journal is corrupt, or was written by a newer atelier
-  5  the backend is unavailable`;
+  5  the backend is unavailable
+  6  a disk is full (the journal's or the backend's): remove and gc still work`;
 
 
 /**
@@ -61,6 +62,8 @@ export function buildProgram(
     .option('--lxd-socket <path>', "LXD's unix socket (lxd backend; default: the adapter's)")
     .option('--base-default <name>', "base for workshop files that name none (default: the backend's)")
     .option('--json', 'print one JSON object per command on stdout, errors included')
+    .option('--socket <path>', "atelierd's socket: commands go through the daemon when it answers there for this state directory (default: $ATELIER_SOCKET, else /run/atelier/atelierd.sock for root, $XDG_RUNTIME_DIR/atelier/atelierd.sock otherwise)")
+    .option('--no-daemon', 'run the engine in this process even when atelierd answers')
     .showSuggestionAfterError(true)
     .addHelpText('after', EXIT_CODES_HELP)
     .exitOverride();
@@ -180,7 +183,9 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     io,
     json,
     async (fn, command) => {
-      const ctx = resolveContext(command.optsWithGlobals() as GlobalOptions, io);
+      const root = command.parent?.parent ?? command.parent ?? command;
+      const backendGiven = root.getOptionValueSource('backend') === 'cli';
+      const ctx = resolveContext({ ...(command.optsWithGlobals() as GlobalOptions), backendGiven }, io);
       out = ctx.out;
       exitCode = await fn(ctx);
     },

@@ -1,7 +1,8 @@
 /**
  * The CLI's commands. Each validates its input first (names, the workshop file, paths), so bad
- * input fails with exit 2 before the engine opens and the journal is never touched; then it opens
- * the engine, runs, and prints one result. Each returns its exit code.
+ * input fails with exit 2 before anything is opened; then it runs on its host (atelierd, or this
+ * process: `connect.ts`), which checks it against the state before writing anything, and prints
+ * one result. Each returns its exit code.
  *
  * @example
  * ```ts
@@ -11,32 +12,12 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { AtelierError } from '../machines/errors.ts';
-import type { Engine, WorkshopView } from '../engine/api.ts';
-import type { WorkshopSpec } from '../events/catalogue.ts';
+import type { WorkshopView } from '../engine/api.ts';
 import { LAYER_SUFFIX_RE, validateSdkName, validateWorkshopName } from '../machines/names.ts';
 import { loadWorkshopFile } from '../engine/workshop-file.ts';
-import { addBase, effectiveDefaultBase } from '../backends/select.ts';
-import { type Context, withBackend, withCommandOptions, withEngine, withWorkshopHint } from './context.ts';
+import { hostFor } from './connect.ts';
+import { type Context, withCommandOptions } from './context.ts';
 import { formatBases, formatDone, formatGc, formatList, formatReconcile, formatWorkshop } from './output.ts';
-
-/** Read the workshop file before any backend or engine exists; the default base is filled in later. */
-async function readSpec(file: string): Promise<WorkshopSpec> {
-  return loadWorkshopFile(file, { defaultBase: '' });
-}
-
-/** A spec that names no base gets `--base-default` or the backend's default. */
-function withBase(spec: WorkshopSpec, defaultBase: string): WorkshopSpec {
-  return spec.defaultBase ? { ...spec, base: defaultBase } : spec;
-}
-
-/** Run `fn` on a named workshop, turning NOT_FOUND into a did-you-mean where one fits. */
-async function onWorkshop<T>(engine: Engine, name: string, fn: () => Promise<T> | T): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    throw withWorkshopHint(engine, name, e);
-  }
-}
 
 function printWorkshop(ctx: Context, verb: string, w: WorkshopView): number {
   ctx.out.result({ workshop: w }, () => formatDone(verb, w));
@@ -45,82 +26,66 @@ function printWorkshop(ctx: Context, verb: string, w: WorkshopView): number {
 
 /** `atelier launch FILE` and `atelier refresh FILE`. */
 export async function launchOrRefresh(ctx: Context, kind: 'launch' | 'refresh', file: string): Promise<number> {
-  const spec0 = await readSpec(file);
-  return withEngine(ctx, async (engine, backend) => {
-    const spec = withBase(spec0, effectiveDefaultBase(backend, ctx.backendConfig));
-    const w = await withCommandOptions(ctx, (opts) => (kind === 'launch' ? engine.launch(spec, opts) : onWorkshop(engine, spec.name, () => engine.refresh(spec, opts))));
-    return printWorkshop(ctx, kind === 'launch' ? 'launched' : 'refreshed', w);
-  });
+  // The file is read (and refused, when it is bad) before anything is opened or asked.
+  await loadWorkshopFile(file, { defaultBase: '' });
+  const host = await hostFor(ctx);
+  const w = await withCommandOptions(ctx, (opts) => (kind === 'launch' ? host.launch(file, opts) : host.refresh(file, opts)));
+  return printWorkshop(ctx, kind === 'launch' ? 'launched' : 'refreshed', w);
 }
 
 /** `atelier stash NAME`, `atelier unstash NAME`. */
 export async function stashOrUnstash(ctx: Context, kind: 'stash' | 'unstash', name: string): Promise<number> {
   validateWorkshopName(name);
-  return withEngine(ctx, async (engine) => {
-    const w = await withCommandOptions(ctx, (opts) => onWorkshop(engine, name, () => (kind === 'stash' ? engine.stash(name, opts) : engine.unstash(name, opts))));
-    return printWorkshop(ctx, kind === 'stash' ? 'stashed' : 'unstashed', w);
-  });
+  const host = await hostFor(ctx);
+  const w = await withCommandOptions(ctx, (opts) => (kind === 'stash' ? host.stash(name, opts) : host.unstash(name, opts)));
+  return printWorkshop(ctx, kind === 'stash' ? 'stashed' : 'unstashed', w);
 }
 
 /** `atelier restore NAME SDK`. */
 export async function restore(ctx: Context, name: string, sdk: string): Promise<number> {
   validateWorkshopName(name);
   validateSdkName(sdk);
-  return withEngine(ctx, async (engine) => {
-    const w = await withCommandOptions(ctx, (opts) => onWorkshop(engine, name, () => engine.restore(name, sdk, opts)));
-    return printWorkshop(ctx, `restored SDK "${sdk}" of`, w);
-  });
+  const host = await hostFor(ctx);
+  const w = await withCommandOptions(ctx, (opts) => host.restore(name, sdk, opts));
+  return printWorkshop(ctx, `restored SDK "${sdk}" of`, w);
 }
 
 /** `atelier remove NAME`. */
 export async function remove(ctx: Context, name: string): Promise<number> {
   validateWorkshopName(name);
-  return withEngine(ctx, async (engine) => {
-    await withCommandOptions(ctx, (opts) => onWorkshop(engine, name, () => engine.remove(name, opts)));
-    ctx.out.result({ removed: name }, () => `removed workshop "${name}"`);
-    return 0;
-  });
+  const host = await hostFor(ctx);
+  await withCommandOptions(ctx, (opts) => host.remove(name, opts));
+  ctx.out.result({ removed: name }, () => `removed workshop "${name}"`);
+  return 0;
 }
 
-/** `atelier list`. */
+/** `atelier list`: reads only (no lock, no write). */
 export async function list(ctx: Context): Promise<number> {
-  return withEngine(ctx, async (engine) => {
-    const ws = engine.list();
-    ctx.out.result({ workshops: ws }, () => formatList(ws));
-    return 0;
-  });
+  const ws = await (await hostFor(ctx)).list();
+  ctx.out.result({ workshops: ws }, () => formatList(ws));
+  return 0;
 }
 
-/** `atelier show NAME`. */
+/** `atelier show NAME`: reads only (no lock, no write). */
 export async function show(ctx: Context, name: string): Promise<number> {
   validateWorkshopName(name);
-  return withEngine(ctx, async (engine) => {
-    const w = await onWorkshop(engine, name, () => engine.show(name));
-    ctx.out.result({ workshop: w }, () => formatWorkshop(w));
-    return 0;
-  });
+  const w = await (await hostFor(ctx)).show(name);
+  ctx.out.result({ workshop: w }, () => formatWorkshop(w));
+  return 0;
 }
 
 /** `atelier gc [--dry-run]`. */
 export async function gc(ctx: Context, dryRun: boolean): Promise<number> {
-  return withEngine(ctx, async (engine) => {
-    const report = await engine.gc({ dryRun });
-    ctx.out.result({ gc: report }, () => formatGc(report));
-    return 0;
-  });
+  const report = await (await hostFor(ctx)).gc(dryRun);
+  ctx.out.result({ gc: report }, () => formatGc(report));
+  return 0;
 }
 
-/** `atelier reconcile`: open without the start-up pass so the report covers this run. */
+/** `atelier reconcile`. */
 export async function reconcile(ctx: Context): Promise<number> {
-  return withEngine(
-    ctx,
-    async (engine) => {
-      const report = await engine.reconcile();
-      ctx.out.result({ reconcile: report }, () => formatReconcile(report));
-      return 0;
-    },
-    { reconcile: false },
-  );
+  const report = await (await hostFor(ctx)).reconcile();
+  ctx.out.result({ reconcile: report }, () => formatReconcile(report));
+  return 0;
 }
 
 const LAYER_NAME_RE = /^(.+)-([0-9a-f]{16})$/;
@@ -154,24 +119,19 @@ export async function run(ctx: Context, from: string, opts: { script?: string; s
       option: 'scratch',
     });
   }
-  return withEngine(ctx, async (engine) => {
-    const result = await withCommandOptions(ctx, (o) =>
-      onWorkshop(engine, from, () =>
-        engine.run({ from, ...(opts.script === undefined ? {} : { script: opts.script }), ...(opts.scratch === undefined ? {} : { scratch: opts.scratch }) }, o),
-      ),
-    );
-    if (result.exitCode === 0) {
-      ctx.out.result({ run: result }, () => result.stdout);
-      if (!ctx.out.json && result.stderr) ctx.io.stderr.write(result.stderr);
-      return 0;
-    }
-    // The container is gone either way (--rm); a failing script is a failed operation: exit 1.
-    if (!ctx.out.json) {
-      ctx.io.stdout.write(result.stdout);
-      ctx.io.stderr.write(result.stderr);
-    }
-    return ctx.out.error(new AtelierError('OP_FAILED', `the script run from "${from}" exited with status ${result.exitCode} (container ${result.id} removed)`), { run: result });
-  });
+  const host = await hostFor(ctx);
+  const result = await withCommandOptions(ctx, (o) => host.run({ from, ...(opts.script === undefined ? {} : { script: opts.script }), ...(opts.scratch === undefined ? {} : { scratch: opts.scratch }) }, o));
+  if (result.exitCode === 0) {
+    ctx.out.result({ run: result }, () => result.stdout);
+    if (!ctx.out.json && result.stderr) ctx.io.stderr.write(result.stderr);
+    return 0;
+  }
+  // The container is gone either way (--rm); a failing script is a failed operation: exit 1.
+  if (!ctx.out.json) {
+    ctx.io.stdout.write(result.stdout);
+    ctx.io.stderr.write(result.stderr);
+  }
+  return ctx.out.error(new AtelierError('OP_FAILED', `the script run from "${from}" exited with status ${result.exitCode} (container ${result.id} removed)`), { run: result });
 }
 
 const BASE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@:+-]*$/;
@@ -189,19 +149,15 @@ export async function baseAdd(ctx: Context, name: string, basePath: string): Pro
   } catch {
     throw new AtelierError('INVALID_ARGUMENT', `cannot add base "${name}": ${basePath} does not exist (give a root filesystem directory or tarball)`, { path: basePath });
   }
-  return withBackend(ctx, async (backend) => {
-    await addBase(backend, name, basePath);
-    ctx.out.result({ base: { name, path: path.resolve(basePath) } }, () => `added base "${name}" from ${path.resolve(basePath)}`);
-    return 0;
-  });
+  const { LocalHost } = await import('./local-host.ts');
+  await new LocalHost(ctx).addBase(name, basePath);
+  ctx.out.result({ base: { name, path: path.resolve(basePath) } }, () => `added base "${name}" from ${path.resolve(basePath)}`);
+  return 0;
 }
 
 /** `atelier base list`. */
 export async function baseList(ctx: Context): Promise<number> {
-  return withBackend(ctx, async (backend) => {
-    const bases = await backend.listBases();
-    const defaultBase = effectiveDefaultBase(backend, ctx.backendConfig);
-    ctx.out.result({ bases, defaultBase }, () => formatBases(bases, defaultBase));
-    return 0;
-  });
+  const { bases, defaultBase } = await (await hostFor(ctx)).bases();
+  ctx.out.result({ bases, defaultBase }, () => formatBases(bases, defaultBase));
+  return 0;
 }

@@ -1,24 +1,21 @@
 /**
- * What every CLI command shares: the global options resolved to paths and an owner, opening the
- * engine (after input was validated) and closing it, progress, and Ctrl-C handling.
+ * What every CLI command shares: the global options resolved to paths, an owner and a daemon
+ * socket; progress, and Ctrl-C handling. Where a command runs is `connect.ts`'s choice.
  *
  * @example
  * ```ts
  * const ctx = resolveContext(globals, io);
- * await withEngine(ctx, async (engine, backend) => engine.list());
+ * await withCommandOptions(ctx, (opts) => host.launch(file, opts));
  * ```
  */
-import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { defaultRunDir, defaultStateDir } from '../engine/paths.ts';
+import { defaultRunDir, defaultSocket, defaultStateDir } from '../engine/paths.ts';
 import { AtelierError } from '../machines/errors.ts';
-import type { Backend } from '../backends/types.ts';
-import type { CommandOptions, Engine, EngineOptions } from '../engine/api.ts';
-import { didYouMeanHint } from '../engine/hints.ts';
+import type { CommandOptions } from '../engine/api.ts';
 import { ownerName } from '../machines/names.ts';
-import { type BackendConfig, type BackendKind, createBackend } from '../backends/select.ts';
-import { describeError, Output } from './output.ts';
+import type { BackendConfig, BackendKind } from '../backends/select.ts';
+import { Output } from './output.ts';
 import { createProgress, type ProgressMode } from './progress.ts';
 
 /** The global options as commander parses them. */
@@ -26,6 +23,11 @@ export interface GlobalOptions {
   stateDir?: string;
   runDir?: string;
   backend: BackendKind;
+  /** True when `--backend` was given (not the default). */
+  backendGiven?: boolean;
+  socket?: string;
+  /** False with `--no-daemon`. */
+  daemon?: boolean;
   lxdSocket?: string;
   baseDefault?: string;
   json?: boolean;
@@ -45,6 +47,8 @@ export interface Context {
   readonly owner: string;
   readonly progressMode: ProgressMode;
   readonly io: Io;
+  /** Whether to use atelierd, and on which socket. */
+  readonly daemon: { readonly use: boolean; readonly socket: string; readonly backendGiven: boolean };
 }
 
 export { defaultRunDir, defaultStateDir } from '../engine/paths.ts';
@@ -83,81 +87,8 @@ export function resolveContext(g: GlobalOptions, io: Io): Context {
     owner,
     progressMode: json ? 'off' : io.stderr.isTTY ? 'tty' : 'plain',
     io,
+    daemon: { use: g.daemon !== false, socket: path.resolve(g.socket ?? io.env.ATELIER_SOCKET ?? defaultSocket(io.env)), backendGiven: g.backendGiven === true },
   };
-}
-
-/**
- * The engine is imported on demand (a literal specifier: typed, and followed by the build and the
- * import rules), so `--help` and input errors never load it.
- */
-async function loadOpenEngine(): Promise<(opts: EngineOptions) => Promise<Engine>> {
-  return (await import('../engine/open.ts')).openEngine;
-}
-
-async function quietly(fn: () => unknown): Promise<void> {
-  try {
-    await fn();
-  } catch {
-    // Closing is best effort: the command's own outcome is what the user needs to see.
-  }
-}
-
-/** Create just the backend (for `base add` / `base list`), closing it afterwards. */
-export async function withBackend<T>(ctx: Context, fn: (backend: Backend) => Promise<T>): Promise<T> {
-  const backend = await createBackend(ctx.backendConfig);
-  try {
-    return await fn(backend);
-  } finally {
-    await quietly(() => backend.close());
-  }
-}
-
-/**
- * Create the state and run directories up front, so that a directory the user may not create is
- * a clear invalid-input error naming the option to use, not an errno from deep in the engine.
- */
-async function ensureDirs(ctx: Context): Promise<void> {
-  const dirs: [string, string, string][] = [
-    [ctx.stateDir, '--state-dir', 'set XDG_STATE_HOME or pass --state-dir DIR'],
-    [ctx.runDir, '--run-dir', 'set XDG_RUNTIME_DIR or pass --run-dir DIR'],
-  ];
-  for (const [dir, option, fix] of dirs) {
-    try {
-      await mkdir(dir, { recursive: true });
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      throw new AtelierError('INVALID_ARGUMENT', `cannot create ${option} directory ${dir} (${err.message}): ${fix}`, { option, path: dir }, { cause: e });
-    }
-  }
-}
-
-/**
- * Open the engine on the configured backend, run `fn`, close both. Call it only once the
- * command's input is validated: opening appends to the journal (reconciliation).
- */
-export async function withEngine<T>(ctx: Context, fn: (engine: Engine, backend: Backend) => Promise<T>, opts: { reconcile?: boolean } = {}): Promise<T> {
-  const openEngine = await loadOpenEngine();
-  await ensureDirs(ctx);
-  const backend = await createBackend(ctx.backendConfig);
-  let engine: Engine;
-  try {
-    engine = await openEngine({
-      stateDir: ctx.stateDir,
-      runDir: ctx.runDir,
-      backend,
-      owner: ctx.owner,
-      ...(opts.reconcile === undefined ? {} : { reconcile: opts.reconcile }),
-    });
-  } catch (e) {
-    await quietly(() => backend.close());
-    throw e;
-  }
-  try {
-    return await fn(engine, backend);
-  } finally {
-    await quietly(() => engine.close());
-    await quietly(() => backend.close());
-  }
 }
 
 /**
@@ -184,16 +115,4 @@ export async function withCommandOptions<T>(ctx: Context, fn: (opts: CommandOpti
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
-}
-
-/** Add a did-you-mean hint naming the closest existing workshop to a `NOT_FOUND` error. */
-export function withWorkshopHint(engine: Engine, name: string, e: unknown): unknown {
-  const { code, message } = describeError(e);
-  if (code !== 'NOT_FOUND' || message.includes('did you mean')) return e;
-  const hint = didYouMeanHint(
-    name,
-    engine.list().map((w) => w.name),
-  );
-  if (hint === '') return e;
-  return new AtelierError('NOT_FOUND', `${message}${hint}`, { ...((e as AtelierError).info ?? {}), workshop: name }, { cause: e });
 }

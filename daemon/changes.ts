@@ -51,6 +51,8 @@ export interface Change {
   readonly 'spawn-time': string;
   'ready-time'?: string;
   err?: string;
+  /** The error's code and message apart (`err` is `CODE: message`). */
+  error?: { kind: string; message: string };
   tasks: Task[];
   /** What the change produced, when it produced something: a run's exit code and output, gc's orphans. */
   data?: Record<string, unknown>;
@@ -121,7 +123,7 @@ export class ChangeBook {
   }
 
   /** End a change: its status and error, what it produced; every task not finished is put on hold. */
-  finish(id: string, status: 'Done' | 'Undone' | 'Error', at: string, err?: string, data?: Record<string, unknown>): void {
+  finish(id: string, status: 'Done' | 'Undone' | 'Error', at: string, err?: string, data?: Record<string, unknown>, error?: { kind: string; message: string }): void {
     const c = this.changes.get(id);
     if (!c) return;
     if (data) c.data = { ...c.data, ...data };
@@ -131,6 +133,7 @@ export class ChangeBook {
     this.ready++;
     c['ready-time'] = at;
     if (err !== undefined) c.err = err;
+    if (error) c.error = error;
     for (const t of c.tasks) {
       if (t.status === 'Do') t.status = 'Hold';
       else if (t.status === 'Doing') {
@@ -202,9 +205,12 @@ export class ChangeBook {
         c.tasks.push(...steps.map((s, i) => task(`${d.op}/undo/${i}`, 'undo', s)));
         return;
       }
-      case 'op.finished':
-        this.finish(d.op, d.outcome === 'done' ? 'Done' : d.outcome === 'undone' ? 'Undone' : 'Error', d.at, d.outcome === 'done' ? undefined : `${d.code ?? 'OP_FAILED'}: ${d.message ?? ''}`);
+      case 'op.finished': {
+        const failed = d.outcome !== 'done';
+        const error = { kind: d.code ?? 'OP_FAILED', message: d.message ?? '' };
+        this.finish(d.op, d.outcome === 'done' ? 'Done' : d.outcome === 'undone' ? 'Undone' : 'Error', d.at, failed ? `${error.kind}: ${error.message}` : undefined, undefined, failed ? error : undefined);
         return;
+      }
       case 'volatile:container.created': {
         const tasks = [task(`${d.op}/run/0`, 'run', `create and start ${d.ref.name} from ${d.source.name}`), task(`${d.op}/run/1`, 'run', `remove ${d.ref.name}`)];
         tasks[0]!.status = 'Doing';

@@ -125,7 +125,9 @@ export function buildApi(deps: ApiDeps, inflight: Inflight): { app: FastifyInsta
         if (data) book.finish(id, 'Done', new Date().toISOString(), undefined, data);
       },
       (e: unknown) => {
-        book.finish(id, 'Error', new Date().toISOString(), e instanceof Error ? e.message : String(e));
+        const kind = typeof (e as { code?: unknown }).code === 'string' ? (e as { code: string }).code : 'INTERNAL';
+        const message = e instanceof Error ? e.message : String(e);
+        book.finish(id, 'Error', new Date().toISOString(), message, undefined, { kind, message });
       },
     );
     const done = settled.finally(() => {
@@ -143,7 +145,10 @@ export function buildApi(deps: ApiDeps, inflight: Inflight): { app: FastifyInsta
     book.start(id, kind, summary, new Date().toISOString());
     const done = work().then(
       (data) => book.finish(id, 'Done', new Date().toISOString(), undefined, data),
-      (e: unknown) => book.finish(id, 'Error', new Date().toISOString(), e instanceof Error ? e.message : String(e)),
+      (e: unknown) => {
+        const message = e instanceof Error ? e.message : String(e);
+        book.finish(id, 'Error', new Date().toISOString(), message, undefined, { kind: typeof (e as { code?: unknown }).code === 'string' ? (e as { code: string }).code : 'INTERNAL', message });
+      },
     );
     inflight.running.set(id, done.finally(() => inflight.running.delete(id)));
     (req as FastifyRequest & { change: string }).change = id;

@@ -43,6 +43,7 @@ import {
 import { validateWorkshopName, ownerName } from '../machines/names.ts';
 import type { CommandOptions, Engine, EngineOptions, EngineState, EventCursor, GcReport, JournalEvent, ReconcileReport, RunRequest, RunResult, WorkshopView } from './api.ts';
 import { eventsAfter } from './event-stream.ts';
+import { opError } from './op-errors.ts';
 import { failureOf, runEffect } from './effects.ts';
 import { didYouMeanHint } from './hints.ts';
 import { defaultClock, defaultIds } from './ids.ts';
@@ -211,9 +212,7 @@ export class EngineImpl implements Engine, ReconcileHost {
       const after = this.fold.workshops[name];
       if (outcome === 'done') return after ?? null;
       const err = after?.lastError ?? this.failures.get(opId) ?? { code: 'OP_FAILED', message: 'the operation failed' };
-      if (outcome === 'broken')
-        throw new AtelierError('BROKEN', `cannot ${kind} "${name}": ${err.message}; it could not be undone either, so the workshop is marked broken (run \`atelier reconcile\` once the backend is healthy, or remove it)`, { workshop: name, op: opId, cause: err.code });
-      throw new AtelierError(err.code === 'ABORTED' ? 'ABORTED' : 'OP_FAILED', `cannot ${kind} "${name}": ${err.message}; ${after ? 'the workshop was returned to how it was' : 'everything it created was removed'}`, { workshop: name, op: opId, cause: err.code });
+      throw opError(kind, name, outcome, err, after !== undefined, opId);
     });
   }
 

@@ -98,11 +98,15 @@ export interface IgnoredCheckpoint {
  */
 export async function loadLatestCheckpoint<S>(
   dir: string,
+  opts: { readOnly?: boolean } = {},
 ): Promise<{ checkpoint: Checkpoint<S> | null; ignored: IgnoredCheckpoint[] }> {
   const ignored: IgnoredCheckpoint[] = [];
   const names = await readdirIfPresent(dir);
-  for (const n of names) {
-    if (/^checkpoint-\d+\.json\.tmp$/.test(n)) fs.rmSync(join(dir, n), { force: true });
+  // A reader that must write nothing (`readOnly`: list, show, the debugger) leaves them to the next engine.
+  if (!opts.readOnly) {
+    for (const n of names) {
+      if (/^checkpoint-\d+\.json\.tmp$/.test(n)) fs.rmSync(join(dir, n), { force: true });
+    }
   }
   for (const { name, seq } of listCheckpoints(names)) {
     const path = join(dir, name);

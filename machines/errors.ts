@@ -24,6 +24,8 @@ export type AtelierErrorCode =
   | 'OP_FAILED' // the operation failed and was undone
   | 'ABORTED' // the operation was aborted through its AbortSignal and undone
   | 'BROKEN' // the operation failed and could not be undone; reconciliation will retry
+  | 'NO_SPACE' // a disk is full (the journal's, or the backend's): refused or undone; remove and gc still work
+  | 'INTERNAL' // a bug: please report it
   | 'CLOSED'; // the engine was closed
 
 export class AtelierError extends Error {
@@ -61,6 +63,8 @@ export function exitCodeFor(code: string): number {
       return 4;
     case 'UNAVAILABLE':
       return 5;
+    case 'NO_SPACE':
+      return 6;
     default:
       // OP_FAILED, ABORTED, BROKEN, and anything unexpected: the operation did not happen.
       return 1;

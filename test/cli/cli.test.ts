@@ -316,22 +316,23 @@ etest('exit 2: a workshop or SDK that does not exist, a command the state does n
   assert.ok(json(r).error.message.includes('quickstart'));
 });
 
-etest('exit 3: the state directory is locked by another engine', async () => {
+etest('exit 3: the state directory is locked by another engine (reading is not: list takes no lock)', async () => {
   const d = await fresh();
-  expectCode(await atelier(d, ['list']), 0);
+  expectCode(await atelier(d, ['launch', quick]), 0);
   const { acquireLock } = (await import('../../events/lock.ts')) as {
     acquireLock: (dir: string) => Promise<{ release(): Promise<void> }>;
   };
   const lock = await acquireLock(d.state);
   try {
-    const r = await atelier(d, ['--json', 'list']);
+    const r = await atelier(d, ['--json', 'stash', 'quickstart']);
     expectCode(r, 3);
     assert.is(json(r).error.code, 'LOCKED');
     assert.ok(json(r).error.message.includes(String(process.pid)), 'the message names the holder');
+    expectCode(await atelier(d, ['list']), 0);
   } finally {
     await lock.release();
   }
-  expectCode(await atelier(d, ['list']), 0);
+  expectCode(await atelier(d, ['stash', 'quickstart']), 0);
 });
 
 etest('exit 4: a corrupt record in the middle of the journal', async () => {
@@ -352,14 +353,26 @@ etest('exit 4: a corrupt record in the middle of the journal', async () => {
   assert.is(json(r).error.code, 'JOURNAL_CORRUPT');
 });
 
-etest('exit 5: the backend is unavailable', async () => {
+etest('exit 5: the backend is unavailable, and nothing is written', async () => {
   const d = await fresh();
-  const r = await atelier(d, ['--json', 'list'], ['--backend', 'lxd', '--lxd-socket', '/nonexistent/lxd.socket']);
+  const r = await atelier(d, ['--json', 'launch', quick], ['--backend', 'lxd', '--lxd-socket', '/nonexistent/lxd.socket']);
   expectCode(r, 5);
   assert.is(json(r).error.code, 'UNAVAILABLE');
-  const h = await atelier(d, ['list'], ['--backend', 'lxd', '--lxd-socket', '/nonexistent/lxd.socket']);
+  const h = await atelier(d, ['launch', quick], ['--backend', 'lxd', '--lxd-socket', '/nonexistent/lxd.socket']);
   expectCode(h, 5);
   assert.ok(h.stderr.length > 0);
+  assert.not.ok(existsSync(d.state), 'no state directory was created');
+});
+
+etest('a state directory that holds no state: reading it is an error (exit 2), and creates nothing', async () => {
+  const d = await fresh();
+  for (const args of [['list'], ['show', 'quickstart'], ['stash', 'quickstart'], ['gc'], ['reconcile']]) {
+    const r = await atelier(d, ['--json', ...args]);
+    expectCode(r, 2);
+    assert.is(json(r).error.code, 'NOT_FOUND', args.join(' '));
+    assert.match(json(r).error.message, /no atelier state in/);
+  }
+  assert.not.ok(existsSync(d.state), 'no state directory was created');
 });
 
 test.run();

@@ -1,0 +1,34 @@
+/**
+ * Where the CLI's commands run: through atelierd when it answers on its socket for the same state
+ * directory (`daemon-host.ts`), else in this process (`local-host.ts`; `--no-daemon` forces it).
+ * Either way a command sees the same results, errors and exit codes.
+ *
+ * In process, reading is free: `list` and `show` read the checkpoint and journal read-only (no
+ * lock, no write), and a command is first checked against that state by the domain core's
+ * `decide`, so one refused for bad input opens nothing and writes nothing.
+ *
+ * @example
+ * ```ts
+ * const host = await hostFor(ctx);
+ * const ws = await host.list();
+ * ```
+ */
+import type { CommandOptions, GcReport, ReconcileReport, RunRequest, RunResult, WorkshopView } from '../engine/api.ts';
+
+export interface Host {
+  /** `local` or `daemon` (for messages and tests). */
+  readonly kind: 'local' | 'daemon';
+  list(): Promise<WorkshopView[]>;
+  show(name: string): Promise<WorkshopView>;
+  /** `file`: a workshop file (or its project directory). */
+  launch(file: string, opts: CommandOptions): Promise<WorkshopView>;
+  refresh(file: string, opts: CommandOptions): Promise<WorkshopView>;
+  stash(name: string, opts: CommandOptions): Promise<WorkshopView>;
+  unstash(name: string, opts: CommandOptions): Promise<WorkshopView>;
+  restore(name: string, sdk: string, opts: CommandOptions): Promise<WorkshopView>;
+  remove(name: string, opts: CommandOptions): Promise<void>;
+  run(req: RunRequest, opts: CommandOptions): Promise<RunResult>;
+  gc(dryRun: boolean): Promise<GcReport>;
+  reconcile(): Promise<ReconcileReport>;
+  bases(): Promise<{ bases: string[]; defaultBase: string }>;
+}

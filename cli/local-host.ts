@@ -1,0 +1,224 @@
+/**
+ * The CLI in process: reads answer from the state read-only; commands are checked against it by
+ * `decide` first (a refused one writes nothing), then run on an engine opened for the command.
+ *
+ * A command is not pre-checked when the state holds an op in progress (a crash left it): opening the
+ * engine reconciles it first, and what is allowed then may differ.
+ *
+ * @example
+ * ```ts
+ * const host = new LocalHost(ctx);
+ * await host.launch('fixtures/quickstart/workshop.yaml', opts);
+ * ```
+ */
+import { mkdir } from 'node:fs/promises';
+import { isBackendError, type Backend } from '../backends/types.ts';
+import { addBase as addBackendBase, createBackend, effectiveDefaultBase } from '../backends/select.ts';
+import type { CommandOptions, Engine, GcReport, ReconcileReport, RunRequest, RunResult, WorkshopView } from '../engine/api.ts';
+import { didYouMeanHint } from '../engine/hints.ts';
+import { readState } from '../engine/read-state.ts';
+import { loadWorkshopFile } from '../engine/workshop-file.ts';
+import { AtelierError, isAtelierError } from '../machines/errors.ts';
+import { decide, type DomainState, type IdSupply, type Input, type WorkshopSpec } from '../machines/index.ts';
+import type { Context } from './context.ts';
+import type { Host } from './host.ts';
+
+/** Ids for a pre-check: a decision's ids are only drawn once a command is accepted, and thrown away here. */
+const CHECK_IDS: IdSupply = { opId: () => 'op-check', layerSuffix: () => '0000000000000000', containerId: () => 'check' };
+
+async function quietly(fn: () => unknown): Promise<void> {
+  try {
+    await fn();
+  } catch {
+    // Closing is best effort: the command's own outcome is what the user needs to see.
+  }
+}
+
+export class LocalHost implements Host {
+  readonly kind = 'local' as const;
+
+  constructor(private readonly ctx: Context) {}
+
+  /** The state, read-only; a state directory that holds none is an error (nothing is created). */
+  private async state(): Promise<DomainState> {
+    const st = await readState(this.ctx.stateDir, this.ctx.runDir);
+    if (!st) throw noState(this.ctx.stateDir);
+    return st;
+  }
+
+  private names(st: DomainState): string[] {
+    return Object.keys(st.durable.workshops);
+  }
+
+  async list(): Promise<WorkshopView[]> {
+    const st = await this.state();
+    return Object.values(st.durable.workshops).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async show(name: string): Promise<WorkshopView> {
+    const st = await this.state();
+    const ws = st.durable.workshops[name];
+    if (!ws) throw new AtelierError('NOT_FOUND', `no workshop "${name}"${didYouMeanHint(name, this.names(st))} (list them with \`atelier list\`)`, { workshop: name });
+    return ws;
+  }
+
+  /**
+   * Check a command against the state as the engine would (without opening it): throws what the
+   * engine would refuse it with. A missing state passes only for `launch`.
+   */
+  private async precheck(input: Input | null, launch = false): Promise<void> {
+    const st = await readState(this.ctx.stateDir, this.ctx.runDir);
+    if (!st) {
+      if (launch) return;
+      throw noState(this.ctx.stateDir);
+    }
+    if (input === null || Object.keys(st.durable.ops).length > 0) return;
+    try {
+      decide(st, input);
+    } catch (e) {
+      if (!isAtelierError(e)) throw e;
+      // The hints the engine adds: the closest SDK, the closest workshop.
+      const sdk = input.type === 'command' && input.kind === 'restore' ? input.sdk : undefined;
+      const ws = input.type === 'command' ? st.durable.workshops[input.workshop] : undefined;
+      if (sdk !== undefined && ws) throw new AtelierError(e.code, `${e.message}${didYouMeanHint(sdk, ws.sdks.map((l) => l.sdk))}`, { ...e.info });
+      const name = input.type === 'command' ? input.workshop : input.type === 'run' ? input.from : '';
+      if (e.code === 'NOT_FOUND' && name && !e.message.includes('did you mean')) throw new AtelierError('NOT_FOUND', `${e.message}${didYouMeanHint(name, this.names(st))}`, { ...e.info });
+      throw e;
+    }
+  }
+
+  private commandCheck(kind: Extract<Input, { type: 'command' }>['kind'], workshop: string, more: { spec?: WorkshopSpec; sdk?: string } = {}): Input {
+    return { type: 'command', kind, workshop, ...more, owner: this.ctx.owner, at: '', ids: CHECK_IDS };
+  }
+
+  /** Open the engine on the configured backend, run `fn`, close both. */
+  private async withEngine<T>(fn: (engine: Engine, backend: Backend) => Promise<T>, opts: { reconcile?: boolean } = {}): Promise<T> {
+    const { openEngine } = await import('../engine/open.ts');
+    // The backend first: one that is down is refused before any directory is made.
+    const backend = await createBackend(this.ctx.backendConfig);
+    try {
+      await backend.ensureProjects(this.ctx.owner).catch((e: unknown) => {
+        if (isBackendError(e, 'UNAVAILABLE')) throw new AtelierError('UNAVAILABLE', `the ${backend.kind} backend is unavailable: ${e.message}`, { backend: backend.kind }, { cause: e });
+        throw e;
+      });
+      await ensureDirs(this.ctx);
+    } catch (e) {
+      await quietly(() => backend.close());
+      throw e;
+    }
+    let engine: Engine;
+    try {
+      engine = await openEngine({ stateDir: this.ctx.stateDir, runDir: this.ctx.runDir, backend, owner: this.ctx.owner, ...(opts.reconcile === undefined ? {} : { reconcile: opts.reconcile }) });
+    } catch (e) {
+      await quietly(() => backend.close());
+      throw e;
+    }
+    try {
+      return await fn(engine, backend);
+    } finally {
+      await quietly(() => engine.close());
+      await quietly(() => backend.close());
+    }
+  }
+
+  private async spec(file: string): Promise<WorkshopSpec> {
+    return loadWorkshopFile(file, { defaultBase: '' });
+  }
+
+  private async launchOrRefresh(kind: 'launch' | 'refresh', file: string, opts: CommandOptions): Promise<WorkshopView> {
+    const spec0 = await this.spec(file);
+    await this.precheck(this.commandCheck(kind, spec0.name, { spec: spec0 }), kind === 'launch');
+    return this.withEngine(async (engine, backend) => {
+      const spec = spec0.defaultBase ? { ...spec0, base: effectiveDefaultBase(backend, this.ctx.backendConfig) } : spec0;
+      return kind === 'launch' ? engine.launch(spec, opts) : engine.refresh(spec, opts);
+    });
+  }
+
+  launch(file: string, opts: CommandOptions): Promise<WorkshopView> {
+    return this.launchOrRefresh('launch', file, opts);
+  }
+
+  refresh(file: string, opts: CommandOptions): Promise<WorkshopView> {
+    return this.launchOrRefresh('refresh', file, opts);
+  }
+
+  async stash(name: string, opts: CommandOptions): Promise<WorkshopView> {
+    await this.precheck(this.commandCheck('stash', name));
+    return this.withEngine((engine) => engine.stash(name, opts));
+  }
+
+  async unstash(name: string, opts: CommandOptions): Promise<WorkshopView> {
+    await this.precheck(this.commandCheck('unstash', name));
+    return this.withEngine((engine) => engine.unstash(name, opts));
+  }
+
+  async restore(name: string, sdk: string, opts: CommandOptions): Promise<WorkshopView> {
+    await this.precheck(this.commandCheck('restore', name, { sdk }));
+    return this.withEngine((engine) => engine.restore(name, sdk, opts));
+  }
+
+  async remove(name: string, opts: CommandOptions): Promise<void> {
+    await this.precheck(this.commandCheck('remove', name));
+    await this.withEngine((engine) => engine.remove(name, opts));
+  }
+
+  async run(req: RunRequest, opts: CommandOptions): Promise<RunResult> {
+    await this.precheck({ type: 'run', from: req.from, at: '', ids: CHECK_IDS });
+    return this.withEngine((engine) => engine.run(req, opts));
+  }
+
+  async gc(dryRun: boolean): Promise<GcReport> {
+    await this.precheck(null);
+    return this.withEngine((engine) => engine.gc({ dryRun }));
+  }
+
+  async reconcile(): Promise<ReconcileReport> {
+    await this.precheck(null);
+    // Opened without the start-up pass, so the report covers this run.
+    return this.withEngine((engine) => engine.reconcile(), { reconcile: false });
+  }
+
+  async bases(): Promise<{ bases: string[]; defaultBase: string }> {
+    const backend = await createBackend(this.ctx.backendConfig, { readOnly: true });
+    try {
+      return { bases: await backend.listBases(), defaultBase: effectiveDefaultBase(backend, this.ctx.backendConfig) };
+    } finally {
+      await quietly(() => backend.close());
+    }
+  }
+
+  /** `atelier base add` (overlay): on the backend, no engine. */
+  async addBase(name: string, basePath: string): Promise<void> {
+    await ensureDirs(this.ctx);
+    const backend = await createBackend(this.ctx.backendConfig);
+    try {
+      await addBackendBase(backend, name, basePath);
+    } finally {
+      await quietly(() => backend.close());
+    }
+  }
+}
+
+/** A state directory that holds no state: a mistyped `--state-dir`, most likely. */
+export function noState(stateDir: string): AtelierError {
+  return new AtelierError('NOT_FOUND', `no atelier state in ${stateDir}: nothing was ever launched there (check --state-dir, or launch a workshop first)`, { stateDir });
+}
+
+/**
+ * Create the state and run directories up front, so that a directory the user may not create is
+ * a clear invalid-input error naming the option to use, not an errno from deep in the engine.
+ */
+async function ensureDirs(ctx: Context): Promise<void> {
+  const dirs: [string, string, string][] = [
+    [ctx.stateDir, '--state-dir', 'set XDG_STATE_HOME or pass --state-dir DIR'],
+    [ctx.runDir, '--run-dir', 'set XDG_RUNTIME_DIR or pass --run-dir DIR'],
+  ];
+  for (const [dir, option, fix] of dirs) {
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new AtelierError('INVALID_ARGUMENT', `cannot create ${option} directory ${dir} (${err.message}): ${fix}`, { option, path: dir }, { cause: e });
+    }
+  }
+}
