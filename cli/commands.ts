@@ -14,7 +14,6 @@ import path from 'node:path';
 import { AtelierError } from '../machines/errors.ts';
 import type { WorkshopView } from '../engine/api.ts';
 import { LAYER_SUFFIX_RE, validateSdkName, validateWorkshopName } from '../machines/names.ts';
-import { loadWorkshopFile } from '../engine/workshop-file.ts';
 import { hostFor } from './connect.ts';
 import { type Context, withCommandOptions } from './context.ts';
 import { formatBases, formatDone, formatGc, formatList, formatReconcile, formatWorkshop } from './output.ts';
@@ -27,6 +26,8 @@ function printWorkshop(ctx: Context, verb: string, w: WorkshopView): number {
 /** `atelier launch FILE` and `atelier refresh FILE`. */
 export async function launchOrRefresh(ctx: Context, kind: 'launch' | 'refresh', file: string): Promise<number> {
   // The file is read (and refused, when it is bad) before anything is opened or asked.
+  // (yaml is loaded here, not at start: `list` and `show` never need it.)
+  const { loadWorkshopFile } = await import('../engine/workshop-file.ts');
   await loadWorkshopFile(file, { defaultBase: '' });
   const host = await hostFor(ctx);
   const w = await withCommandOptions(ctx, (opts) => (kind === 'launch' ? host.launch(file, opts) : host.refresh(file, opts)));

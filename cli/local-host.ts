@@ -14,10 +14,9 @@
 import { mkdir } from 'node:fs/promises';
 import { isBackendError, type Backend } from '../backends/types.ts';
 import { addBase as addBackendBase, createBackend, effectiveDefaultBase } from '../backends/select.ts';
-import type { CommandOptions, Engine, GcReport, ReconcileReport, RunRequest, RunResult, WorkshopView } from '../engine/api.ts';
+import { sortedByName, type CommandOptions, type Engine, type GcReport, type ReconcileReport, type RunRequest, type RunResult, type WorkshopView } from '../engine/api.ts';
 import { didYouMeanHint } from '../engine/hints.ts';
 import { readState } from '../engine/read-state.ts';
-import { loadWorkshopFile } from '../engine/workshop-file.ts';
 import { AtelierError, isAtelierError } from '../machines/errors.ts';
 import { decide, type DomainState, type IdSupply, type Input, type WorkshopSpec } from '../machines/index.ts';
 import type { Context } from './context.ts';
@@ -52,7 +51,7 @@ export class LocalHost implements Host {
 
   async list(): Promise<WorkshopView[]> {
     const st = await this.state();
-    return Object.values(st.durable.workshops).sort((a, b) => a.name.localeCompare(b.name));
+    return sortedByName(Object.values(st.durable.workshops));
   }
 
   async show(name: string): Promise<WorkshopView> {
@@ -122,6 +121,7 @@ export class LocalHost implements Host {
   }
 
   private async spec(file: string): Promise<WorkshopSpec> {
+    const { loadWorkshopFile } = await import('../engine/workshop-file.ts');
     return loadWorkshopFile(file, { defaultBase: '' });
   }
 

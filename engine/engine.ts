@@ -41,7 +41,7 @@ import {
   type WorkshopSpec,
 } from '../machines/index.ts';
 import { validateWorkshopName, ownerName } from '../machines/names.ts';
-import type { CommandOptions, Engine, EngineOptions, EngineState, EventCursor, GcReport, JournalEvent, ReconcileReport, RunRequest, RunResult, WorkshopView } from './api.ts';
+import { sortedByName, type CommandOptions, type Engine, type EngineOptions, type EngineState, type EventCursor, type GcReport, type JournalEvent, type ReconcileReport, type RunRequest, type RunResult, type WorkshopView } from './api.ts';
 import { eventsAfter } from './event-stream.ts';
 import { opError } from './op-errors.ts';
 import { failureOf, runEffect } from './effects.ts';
@@ -308,7 +308,7 @@ export class EngineImpl implements Engine, ReconcileHost {
   }
 
   list(): WorkshopView[] {
-    return Object.values(this.state.workshops).sort((a, b) => a.name.localeCompare(b.name));
+    return sortedByName(Object.values(this.state.workshops));
   }
 
   show(name: string): WorkshopView {

@@ -19,9 +19,10 @@ import { join } from 'node:path';
 import { checkVersion } from '../events/catalogue.ts';
 import { loadLatestCheckpoint } from '../events/checkpoint.ts';
 import { corruptError, firstSegmentAfter, listSegments, readSegment, scanSegment } from '../events/segments.ts';
-import { foldRecord } from '../events/upcast.ts';
-import { evolveVolatile, initialVolatile, type DomainState, type FoldState, type VolatileState } from '../machines/index.ts';
-import { stateOf } from './replay.ts';
+import { foldRecord, upcastState } from '../events/upcast.ts';
+// The fold's own modules, not machines/index.ts: `list` loads no decider (nor the journal writer).
+import { evolveVolatile } from '../machines/evolve.ts';
+import { initialState, initialVolatile, type DomainState, type FoldState, type VolatileState } from '../machines/state.ts';
 
 /** Fold the segments of `dir` after `after` into `step`, read-only; what a start would cut is left out. */
 async function scanAll(dir: string, after: number, step: (r: Parameters<typeof foldRecord>[1]) => void): Promise<boolean> {
@@ -49,7 +50,8 @@ async function scanAll(dir: string, after: number, step: (r: Parameters<typeof f
  */
 export async function readState(stateDir: string, runDir: string): Promise<DomainState | null> {
   const { checkpoint } = await loadLatestCheckpoint(join(stateDir, 'checkpoints'), { readOnly: true });
-  const durable: FoldState = stateOf(checkpoint);
+  // As engine/replay.ts's stateOf (not imported from there: it would load the journal's writer).
+  const durable: FoldState = checkpoint ? upcastState(checkpoint.state as Record<string, unknown>) : initialState();
   const found = await scanAll(join(stateDir, 'journal'), checkpoint?.seq ?? 0, (r) => foldRecord(durable, r));
   if (!found && !checkpoint) return null;
   const volatile: VolatileState = initialVolatile();
