@@ -158,6 +158,36 @@ export interface FileInfo {
   readonly content?: string;
 }
 
+/** Where a backend keeps its objects, and how much room is left there (`Backend.diskSpace`). */
+export interface DiskSpace {
+  /**
+   * What holds the objects, for messages: the overlay store's directory, `lxd:<pool>` for an LXD
+   * storage pool, `memory` for the fake.
+   */
+  readonly where: string;
+  /** Bytes of the file system or pool. */
+  readonly total: number;
+  /**
+   * Bytes that can still be written there (overlay: `statfs` `bavail * bsize`; LXD: the pool's
+   * total minus used; the fake: its capacity minus what its objects hold). 0 <= free <= total.
+   */
+  readonly free: number;
+}
+
+/** What one object holds on disk (`Backend.usage`). */
+export interface ObjectUsage {
+  readonly ref: ObjectRef;
+  /** The object's tags, as `list` reports them. */
+  readonly tags: Readonly<Tags>;
+  /**
+   * Bytes of the object's own data: blocks allocated to the files only it holds (overlay: its
+   * upper or layer directory, a hard-linked file counted once; the fake: the length of its files'
+   * contents; LXD: the root disk usage LXD reports), or null when the backend cannot tell (LXD on
+   * a storage driver that does not report usage).
+   */
+  readonly bytes: number | null;
+}
+
 /**
  * The port. Its terms, lifecycle and rules are in this file's header; each member below says what
  * it does, the codes it raises (`@throws`), and what a repeat does.
@@ -379,6 +409,32 @@ export interface Backend {
    * ```
    */
   readFile(ref: ObjectRef, path: string): Promise<FileInfo | null>;
+
+  /**
+   * How much room is left where the backend keeps its objects. Cheap (one `statfs`, one request):
+   * the engine asks before each command that makes something, to refuse it at once on a full
+   * disk. Read-only.
+   * @example
+   * ```ts
+   * const d = await b.diskSpace();
+   * d.free <= d.total; // true
+   * ```
+   */
+  diskSpace(): Promise<DiskSpace>;
+
+  /**
+   * What each of `owner`'s objects holds on disk: one entry for each object `list(owner)` reports,
+   * in the same order. May walk every file of every object: for `atelier df`, not for each
+   * command. Read-only.
+   * @example
+   * ```ts
+   * const ws = { space: 'workshops', name: 'nav2-1a2b3c4d' } as const;
+   * await b.create({ target: ws, source: { base: b.defaultBase }, tags: { owner: 'alice', op: 'op1', kind: 'workshop' } });
+   * const [u] = await b.usage('alice');
+   * [u?.ref.name, u?.bytes === null || u!.bytes >= 0]; // ['nav2-1a2b3c4d', true]
+   * ```
+   */
+  usage(owner: string): Promise<ObjectUsage[]>;
 
   /**
    * Release what the adapter holds between calls (LXD: its connections to the daemon). Objects stay

@@ -64,6 +64,7 @@ export function buildProgram(
     .option('--json', 'print one JSON object per command on stdout, errors included')
     .option('--socket <path>', "atelierd's socket: commands go through the daemon when it answers there for this state directory (default: $ATELIER_SOCKET, else /run/atelier/atelierd.sock for root, $XDG_RUNTIME_DIR/atelier/atelierd.sock otherwise)")
     .option('--no-daemon', 'run the engine in this process even when atelierd answers')
+    .option('--min-free <size>', 'below this much free space on the journal\'s or the backend\'s disk, refuse launch, refresh, stash, unstash, restore and run (remove and gc still work) (default: $ATELIER_MIN_FREE, else 32M)')
     .showSuggestionAfterError(true)
     .addHelpText('after', EXIT_CODES_HELP)
     .exitOverride();
@@ -113,6 +114,10 @@ export function buildProgram(
     .description('remove owned backend objects that no workshop or container accounts for')
     .option('--dry-run', 'only report what would be removed')
     .action((o: { dryRun?: boolean }, c: Command) => act((ctx) => cmd.gc(ctx, o.dryRun === true), c));
+  program
+    .command('df')
+    .description('disk space: the journal\'s disk and the backend\'s (and whether atelier is degraded), and what each workshop, layer, stash and the journal hold')
+    .action((_o, c: Command) => act((ctx) => cmd.df(ctx), c));
   program
     .command('run')
     .description('run a transient container (removed afterwards) from a workshop or an SDK layer')

@@ -16,7 +16,7 @@ import type { WorkshopView } from '../engine/api.ts';
 import { LAYER_SUFFIX_RE, validateSdkName, validateWorkshopName } from '../machines/names.ts';
 import { hostFor } from './connect.ts';
 import { type Context, withCommandOptions } from './context.ts';
-import { formatBases, formatDone, formatGc, formatList, formatReconcile, formatWorkshop } from './output.ts';
+import { formatBases, formatDf, formatDone, formatGc, formatList, formatReconcile, formatWorkshop } from './output.ts';
 
 function printWorkshop(ctx: Context, verb: string, w: WorkshopView): number {
   ctx.out.result({ workshop: w }, () => formatDone(verb, w));
@@ -79,6 +79,13 @@ export async function show(ctx: Context, name: string): Promise<number> {
 export async function gc(ctx: Context, dryRun: boolean): Promise<number> {
   const report = await (await hostFor(ctx)).gc(dryRun);
   ctx.out.result({ gc: report }, () => formatGc(report));
+  return 0;
+}
+
+/** `atelier df`. */
+export async function df(ctx: Context): Promise<number> {
+  const report = await (await hostFor(ctx)).df();
+  ctx.out.result({ df: report }, () => formatDf(report));
   return 0;
 }
 

@@ -17,6 +17,7 @@ import { ownerName } from '../machines/names.ts';
 import type { BackendConfig, BackendKind } from '../backends/select.ts';
 import { Output } from './output.ts';
 import { createProgress, type ProgressMode } from './progress.ts';
+import { DEFAULT_MIN_FREE, parseSize } from '../engine/sizes.ts';
 
 /** The global options as commander parses them. */
 export interface GlobalOptions {
@@ -31,6 +32,8 @@ export interface GlobalOptions {
   lxdSocket?: string;
   baseDefault?: string;
   json?: boolean;
+  /** `--min-free`: a size (`64M`); default `$ATELIER_MIN_FREE`, else the engine's. */
+  minFree?: string;
 }
 
 export interface Io {
@@ -49,6 +52,8 @@ export interface Context {
   readonly io: Io;
   /** Whether to use atelierd, and on which socket. */
   readonly daemon: { readonly use: boolean; readonly socket: string; readonly backendGiven: boolean };
+  /** The free-space watermark in bytes (`--min-free`, `ATELIER_MIN_FREE`; see engine/space.ts). */
+  readonly minFree: number;
 }
 
 export { defaultRunDir, defaultStateDir } from '../engine/paths.ts';
@@ -72,7 +77,14 @@ export function resolveContext(g: GlobalOptions, io: Io): Context {
       option: 'base-default',
     });
   }
+  const minFreeText = g.minFree ?? io.env.ATELIER_MIN_FREE;
+  const minFree = minFreeText === undefined || minFreeText === '' ? DEFAULT_MIN_FREE : parseSize(minFreeText);
+  if (minFree === null) {
+    const from = g.minFree !== undefined ? '--min-free' : 'ATELIER_MIN_FREE';
+    throw new AtelierError('INVALID_ARGUMENT', `${from} ${JSON.stringify(minFreeText)} is not a size: give bytes or a size such as 64M or 1G`, { option: 'min-free' });
+  }
   return {
+    minFree,
     out: new Output({ json, stdout: io.stdout, stderr: io.stderr }),
     backendConfig: {
       kind: g.backend,

@@ -13,7 +13,7 @@
  */
 import http from 'node:http';
 import path from 'node:path';
-import type { CommandOptions, GcReport, Progress, ReconcileReport, RunRequest, RunResult, WorkshopView } from '../engine/api.ts';
+import type { CommandOptions, GcReport, Progress, ReconcileReport, RunRequest, RunResult, UsageReport, WorkshopView } from '../engine/api.ts';
 import { didYouMeanHint } from '../engine/hints.ts';
 import { opError } from '../engine/op-errors.ts';
 import { AtelierError } from '../machines/errors.ts';
@@ -246,5 +246,9 @@ export class DaemonHost implements Host {
   async bases(): Promise<{ bases: string[]; defaultBase: string }> {
     const r = await this.get<{ bases: string[]; 'default-base': string }>('/v1/bases');
     return { bases: r.bases, defaultBase: r['default-base'] };
+  }
+
+  df(): Promise<UsageReport> {
+    return this.get<UsageReport>('/v1/space');
   }
 }

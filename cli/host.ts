@@ -13,7 +13,7 @@
  * const ws = await host.list();
  * ```
  */
-import type { CommandOptions, GcReport, ReconcileReport, RunRequest, RunResult, WorkshopView } from '../engine/api.ts';
+import type { CommandOptions, GcReport, ReconcileReport, RunRequest, RunResult, UsageReport, WorkshopView } from '../engine/api.ts';
 
 export interface Host {
   /** `local` or `daemon` (for messages and tests). */
@@ -31,4 +31,6 @@ export interface Host {
   gc(dryRun: boolean): Promise<GcReport>;
   reconcile(): Promise<ReconcileReport>;
   bases(): Promise<{ bases: string[]; defaultBase: string }>;
+  /** `atelier df`: the disks, degraded mode, and what each object and the journal hold. Reads only. */
+  df(): Promise<UsageReport>;
 }

@@ -14,16 +14,16 @@
 import { mkdir } from 'node:fs/promises';
 import { isBackendError, type Backend } from '../backends/types.ts';
 import { addBase as addBackendBase, createBackend, effectiveDefaultBase } from '../backends/select.ts';
-import { sortedByName, type CommandOptions, type Engine, type GcReport, type ReconcileReport, type RunRequest, type RunResult, type WorkshopView } from '../engine/api.ts';
+import { sortedByName, type CommandOptions, type Engine, type GcReport, type ReconcileReport, type RunRequest, type RunResult, type UsageReport, type WorkshopView } from '../engine/api.ts';
 import { didYouMeanHint } from '../engine/hints.ts';
 import { readState } from '../engine/read-state.ts';
+import { degradedError, measureSpace, PRECHECK_IDS, usageReport } from '../engine/space.ts';
 import { AtelierError, isAtelierError } from '../machines/errors.ts';
-import { decide, type DomainState, type IdSupply, type Input, type WorkshopSpec } from '../machines/index.ts';
+import { decide, type DomainState, type Input, type WorkshopSpec } from '../machines/index.ts';
 import type { Context } from './context.ts';
 import type { Host } from './host.ts';
 
 /** Ids for a pre-check: a decision's ids are only drawn once a command is accepted, and thrown away here. */
-const CHECK_IDS: IdSupply = { opId: () => 'op-check', layerSuffix: () => '0000000000000000', containerId: () => 'check' };
 
 async function quietly(fn: () => unknown): Promise<void> {
   try {
@@ -87,11 +87,15 @@ export class LocalHost implements Host {
   }
 
   private commandCheck(kind: Extract<Input, { type: 'command' }>['kind'], workshop: string, more: { spec?: WorkshopSpec; sdk?: string } = {}): Input {
-    return { type: 'command', kind, workshop, ...more, owner: this.ctx.owner, at: '', ids: CHECK_IDS };
+    return { type: 'command', kind, workshop, ...more, owner: this.ctx.owner, at: '', ids: PRECHECK_IDS };
   }
 
-  /** Open the engine on the configured backend, run `fn`, close both. */
-  private async withEngine<T>(fn: (engine: Engine, backend: Backend) => Promise<T>, opts: { reconcile?: boolean } = {}): Promise<T> {
+  /**
+   * Open the engine on the configured backend, run `fn`, close both. `making`: a command that
+   * makes things, refused with `NO_SPACE` before anything is opened while a disk is full (the
+   * engine would refuse it too, after journaling its start).
+   */
+  private async withEngine<T>(fn: (engine: Engine, backend: Backend) => Promise<T>, opts: { reconcile?: boolean; making?: { kind: string; name: string } } = {}): Promise<T> {
     const { openEngine } = await import('../engine/open.ts');
     // The backend first: one that is down is refused before any directory is made.
     const backend = await createBackend(this.ctx.backendConfig);
@@ -100,6 +104,11 @@ export class LocalHost implements Host {
         if (isBackendError(e, 'UNAVAILABLE')) throw new AtelierError('UNAVAILABLE', `the ${backend.kind} backend is unavailable: ${e.message}`, { backend: backend.kind }, { cause: e });
         throw e;
       });
+      if (opts.making) {
+        // The reserve is not counted: opening the engine writes it again when there is room.
+        const space = await measureSpace({ stateDir: this.ctx.stateDir, backend, minFree: this.ctx.minFree, reserveWhole: null });
+        if (space.degraded) throw degradedError(opts.making.kind, opts.making.name, space);
+      }
       await ensureDirs(this.ctx);
     } catch (e) {
       await quietly(() => backend.close());
@@ -107,7 +116,7 @@ export class LocalHost implements Host {
     }
     let engine: Engine;
     try {
-      engine = await openEngine({ stateDir: this.ctx.stateDir, runDir: this.ctx.runDir, backend, owner: this.ctx.owner, ...(opts.reconcile === undefined ? {} : { reconcile: opts.reconcile }) });
+      engine = await openEngine({ stateDir: this.ctx.stateDir, runDir: this.ctx.runDir, backend, owner: this.ctx.owner, minFreeBytes: this.ctx.minFree, ...(opts.reconcile === undefined ? {} : { reconcile: opts.reconcile }) });
     } catch (e) {
       await quietly(() => backend.close());
       throw e;
@@ -131,7 +140,7 @@ export class LocalHost implements Host {
     return this.withEngine(async (engine, backend) => {
       const spec = spec0.defaultBase ? { ...spec0, base: effectiveDefaultBase(backend, this.ctx.backendConfig) } : spec0;
       return kind === 'launch' ? engine.launch(spec, opts) : engine.refresh(spec, opts);
-    });
+    }, { making: { kind, name: spec0.name } });
   }
 
   launch(file: string, opts: CommandOptions): Promise<WorkshopView> {
@@ -144,17 +153,17 @@ export class LocalHost implements Host {
 
   async stash(name: string, opts: CommandOptions): Promise<WorkshopView> {
     await this.precheck(this.commandCheck('stash', name));
-    return this.withEngine((engine) => engine.stash(name, opts));
+    return this.withEngine((engine) => engine.stash(name, opts), { making: { kind: 'stash', name } });
   }
 
   async unstash(name: string, opts: CommandOptions): Promise<WorkshopView> {
     await this.precheck(this.commandCheck('unstash', name));
-    return this.withEngine((engine) => engine.unstash(name, opts));
+    return this.withEngine((engine) => engine.unstash(name, opts), { making: { kind: 'unstash', name } });
   }
 
   async restore(name: string, sdk: string, opts: CommandOptions): Promise<WorkshopView> {
     await this.precheck(this.commandCheck('restore', name, { sdk }));
-    return this.withEngine((engine) => engine.restore(name, sdk, opts));
+    return this.withEngine((engine) => engine.restore(name, sdk, opts), { making: { kind: 'restore', name } });
   }
 
   async remove(name: string, opts: CommandOptions): Promise<void> {
@@ -163,8 +172,8 @@ export class LocalHost implements Host {
   }
 
   async run(req: RunRequest, opts: CommandOptions): Promise<RunResult> {
-    await this.precheck({ type: 'run', from: req.from, at: '', ids: CHECK_IDS });
-    return this.withEngine((engine) => engine.run(req, opts));
+    await this.precheck({ type: 'run', from: req.from, at: '', ids: PRECHECK_IDS });
+    return this.withEngine((engine) => engine.run(req, opts), { making: { kind: 'run', name: req.from } });
   }
 
   async gc(dryRun: boolean): Promise<GcReport> {
@@ -182,6 +191,22 @@ export class LocalHost implements Host {
     const backend = await createBackend(this.ctx.backendConfig, { readOnly: true });
     try {
       return { bases: await backend.listBases(), defaultBase: effectiveDefaultBase(backend, this.ctx.backendConfig) };
+    } finally {
+      await quietly(() => backend.close());
+    }
+  }
+
+  /**
+   * `atelier df`, read-only as `list` is: the state read without the lock, the backend opened
+   * read-only for its disk and what each object holds.
+   */
+  async df(): Promise<UsageReport> {
+    const st = await this.state();
+    const backend = await createBackend(this.ctx.backendConfig, { readOnly: true });
+    try {
+      // The reserve is not judged here: the next engine to open writes a spent one again if it
+      // can (the journal line shows whether there is one).
+      return await usageReport({ stateDir: this.ctx.stateDir, backend, minFree: this.ctx.minFree, reserveWhole: null, owner: this.ctx.owner, state: st.durable });
     } finally {
       await quietly(() => backend.close());
     }

@@ -17,7 +17,8 @@
  * ```
  */
 import { exitCodeFor } from '../machines/errors.ts';
-import type { GcReport, ReconcileReport, WorkshopView } from '../engine/api.ts';
+import type { GcReport, ReconcileReport, UsageReport, WorkshopView } from '../engine/api.ts';
+import { formatBytes } from '../engine/sizes.ts';
 
 interface Writable {
   write(chunk: string): unknown;
@@ -116,6 +117,31 @@ export function formatGc(r: GcReport): string {
   if (r.orphans.length === 0) return 'no garbage: every owned backend object is accounted for';
   const verb = r.dryRun ? 'would remove' : 'removed';
   return [`${verb} ${r.orphans.length} object(s):`, ...r.orphans.map((o) => `  ${o.space}/${o.name}`)].join('\n');
+}
+
+/**
+ * `atelier df`, as `podman system df` and `lxc storage info` show it: the disks first (degraded
+ * mode named when a disk is full), then one line per object, then the journal's own files.
+ */
+export function formatDf(r: UsageReport): string {
+  const disks = table([
+    ['DISK', 'WHERE', 'SIZE', 'FREE', 'STATE'],
+    ...r.disks.map((d) => [d.disk, d.where, formatBytes(d.total), formatBytes(d.free), d.full ? 'FULL' : 'ok']),
+  ]);
+  const state = r.degraded
+    ? `degraded: ${r.degraded.message}.\nlaunch, refresh, stash, unstash, restore and run are refused until ${formatBytes(r.minFree)} is free; remove and gc work.`
+    : `not degraded (commands that make things need ${formatBytes(r.minFree)} free on each disk)`;
+  const kinds: Record<string, string> = { workshop: 'workshop', container: 'container', sdk: 'layer', stash: 'stash', 'stash-sdk': 'stash layer' };
+  const objects = [...r.objects].sort((a, b) => ((a.workshop ?? '~') < (b.workshop ?? '~') ? -1 : (a.workshop ?? '~') > (b.workshop ?? '~') ? 1 : a.ref.name < b.ref.name ? -1 : 1));
+  const held = objects.length === 0
+    ? 'no objects'
+    : table([['WORKSHOP', 'TYPE', 'NAME', 'SIZE'], ...objects.map((o) => [o.workshop ?? '(orphan)', kinds[o.kind] ?? o.kind, o.ref.name, o.bytes === null ? '-' : formatBytes(o.bytes)])]);
+  const total = objects.reduce((n, o) => n + (o.bytes ?? 0), 0);
+  const reserve = r.journal.reserve
+    ? `including a ${formatBytes(r.journal.reserve)} reserve kept for remove and gc on a full disk`
+    : 'no reserve: the next command that opens the engine writes one, if there is room';
+  const journal = `journal ${r.journal.dir}: ${formatBytes(r.journal.bytes)} in segments and checkpoints (${reserve})`;
+  return [disks, state, '', held, `objects: ${formatBytes(total)}${objects.some((o) => o.bytes === null) ? ' (- : the backend does not report it)' : ''}`, journal].join('\n');
 }
 
 export function formatReconcile(r: ReconcileReport): string {

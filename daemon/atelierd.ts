@@ -23,6 +23,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { openEngine } from '../engine/open.ts';
 import { defaultRunDir, defaultSocket, defaultStateDir } from '../engine/paths.ts';
 import { ATELIER_VERSION } from '../engine/version.ts';
+import { parseSize } from '../engine/sizes.ts';
 import { BACKEND_KINDS, createBackend, type BackendKind } from '../backends/select.ts';
 import { exitCodeFor, isAtelierError } from '../machines/errors.ts';
 import { ownerName } from '../machines/names.ts';
@@ -42,6 +43,8 @@ export interface DaemonOptions {
   readonly grace: number;
   /** Write a checkpoint after this many journal records (the engine's default otherwise). */
   readonly checkpointEvery?: number;
+  /** The free-space watermark of degraded mode, in bytes (the engine's default otherwise). */
+  readonly minFree?: number;
 }
 
 /** A running daemon: where it listens, and how to stop it as SIGTERM does. */
@@ -80,7 +83,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const listen = await prepareSocket(o.socket);
   const who = owner();
   const backend = await createBackend({ kind: o.backend, stateDir: o.stateDir, runDir: o.runDir, owner: who, ...(o.lxdSocket ? { lxdSocket: o.lxdSocket } : {}), ...(o.baseDefault ? { baseDefault: o.baseDefault } : {}) });
-  const engine = await openEngine({ stateDir: o.stateDir, runDir: o.runDir, backend, owner: who, ...(o.checkpointEvery ? { checkpointEvery: o.checkpointEvery } : {}) });
+  const engine = await openEngine({ stateDir: o.stateDir, runDir: o.runDir, backend, owner: who, ...(o.checkpointEvery ? { checkpointEvery: o.checkpointEvery } : {}), ...(o.minFree !== undefined ? { minFreeBytes: o.minFree } : {}) });
   const book = new ChangeBook();
   // The whole journal first (history survives restarts), then live records, with no gap between.
   let caughtUp: () => void = () => undefined;
@@ -137,6 +140,7 @@ function program(): Command {
     .addOption(new Option('--base-default <name>', "base for workshop files that name none (default: the backend's)"))
     .addOption(new Option('--grace <seconds>', 'on SIGTERM, how long changes in flight may run before they are aborted (undone)').default('30'))
     .addOption(new Option('--checkpoint-every <records>', 'write a checkpoint of the state after this many journal records (default 10000): start-up replays at most that many'))
+    .addOption(new Option('--min-free <size>', "below this much free space on the journal's or the backend's disk, refuse launch, refresh, stash, unstash, restore and run; remove and gc still work (default: $ATELIER_MIN_FREE, else 32M)"))
     .exitOverride();
 }
 
@@ -149,7 +153,7 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     throw e;
   }
-  const g = cmd.opts<{ socket?: string; stateDir?: string; runDir?: string; backend: BackendKind; lxdSocket?: string; baseDefault?: string; grace: string; checkpointEvery?: string }>();
+  const g = cmd.opts<{ socket?: string; stateDir?: string; runDir?: string; backend: BackendKind; lxdSocket?: string; baseDefault?: string; grace: string; checkpointEvery?: string; minFree?: string }>();
   const grace = Number(g.grace);
   if (!Number.isFinite(grace) || grace < 0) {
     process.stderr.write(`atelierd: --grace ${JSON.stringify(g.grace)} is not a number of seconds\n`);
@@ -158,6 +162,12 @@ export async function main(argv: string[]): Promise<number> {
   const checkpointEvery = g.checkpointEvery === undefined ? undefined : Number(g.checkpointEvery);
   if (checkpointEvery !== undefined && !(Number.isInteger(checkpointEvery) && checkpointEvery > 0)) {
     process.stderr.write(`atelierd: --checkpoint-every ${JSON.stringify(g.checkpointEvery)} is not a positive number of records\n`);
+    return 2;
+  }
+  const minFreeText = g.minFree ?? process.env.ATELIER_MIN_FREE;
+  const minFree = minFreeText === undefined || minFreeText === '' ? undefined : parseSize(minFreeText);
+  if (minFree === null) {
+    process.stderr.write(`atelierd: ${g.minFree !== undefined ? '--min-free' : 'ATELIER_MIN_FREE'} ${JSON.stringify(minFreeText)} is not a size: give bytes or a size such as 64M or 1G\n`);
     return 2;
   }
   let daemon: Daemon;
@@ -171,6 +181,7 @@ export async function main(argv: string[]): Promise<number> {
       ...(g.baseDefault ? { baseDefault: g.baseDefault } : {}),
       grace,
       ...(checkpointEvery ? { checkpointEvery } : {}),
+      ...(minFree !== undefined ? { minFree } : {}),
     });
   } catch (e) {
     const code = isAtelierError(e) ? e.code : 'INTERNAL';

@@ -158,6 +158,8 @@ export function buildApi(deps: ApiDeps, inflight: Inflight): { app: FastifyInsta
   app.get('/v1/system-info', async () => sync(deps.info));
   app.get('/v1/workshops', async () => sync(engine.list()));
   app.get<{ Params: { name: string } }>('/v1/workshops/:name', { schema: SCHEMAS.workshopParams }, async (req) => sync(engine.show(validateWorkshopName(req.params.name))));
+  // `atelier df`: the disks (measured now: degraded mode is left here too once space is back) and what each object holds.
+  app.get('/v1/space', async () => sync(await engine.usage()));
   app.get('/v1/bases', async () => sync({ bases: await engine.backend.listBases(), 'default-base': engine.backend.defaultBase }));
 
   app.post<{ Body: { action: 'launch' | 'refresh'; file?: string; spec?: InlineWorkshop } }>('/v1/workshops', { schema: SCHEMAS.workshops }, async (req, reply) => {

@@ -45,6 +45,47 @@ export interface EngineOptions {
    * than the fdatasync. See `JournalOptions.syncInline`.
    */
   syncInline?: boolean;
+  /**
+   * The free-space watermark, in bytes (default 32 MiB): while the journal's disk or the backend's
+   * has less free, the engine is degraded (`space.ts`): commands that make things are refused with
+   * `NO_SPACE`; remove and gc still work.
+   */
+  minFreeBytes?: number;
+}
+
+/** One disk the engine writes to, as last measured. */
+export interface DiskReport {
+  /** `journal`: the state directory's (journal, checkpoints); `backend`: where the backend keeps its objects. */
+  readonly disk: 'journal' | 'backend';
+  /** The state directory; the backend's `DiskSpace.where` (a store directory, `lxd:<pool>`, `memory`). */
+  readonly where: string;
+  readonly total: number;
+  readonly free: number;
+  /** Less than `minFree` is free (or, for the journal's, its reserve is spent). */
+  readonly full: boolean;
+}
+
+/** The disks and whether the engine is degraded (`Engine.space`). */
+export interface SpaceReport {
+  readonly disks: readonly DiskReport[];
+  readonly minFree: number;
+  /** null unless a disk is full: then which, and the words the refusals use. */
+  readonly degraded: { readonly full: readonly DiskReport['disk'][]; readonly message: string } | null;
+}
+
+/** What `atelier df` shows: the disks, and the space held by each object and by the journal. */
+export interface UsageReport extends SpaceReport {
+  /** Every owned object the backend holds, with what it holds (null: the backend cannot tell). */
+  readonly objects: readonly {
+    readonly ref: ObjectRef;
+    /** `workshop`, `container`, `sdk`, `stash`, `stash-sdk`. */
+    readonly kind: string;
+    /** The workshop it belongs to (its tag, or the state's record), null for an orphan. */
+    readonly workshop: string | null;
+    readonly bytes: number | null;
+  }[];
+  /** The journal's own files: segments (with their preallocated filler), checkpoints, reserve. */
+  readonly journal: { readonly dir: string; readonly bytes: number; readonly reserve: number };
 }
 
 export interface Progress {
@@ -266,6 +307,25 @@ export interface Engine {
    * ```
    */
   reconcile(): Promise<ReconcileReport>;
+  /**
+   * Measure the disks now, and leave degraded mode if space came back (see `space.ts`).
+   *
+   * @example
+   * ```ts
+   * (await engine.space()).degraded; // null, or { full: ['journal'], message: "the journal's disk (...) has 0 B free of 16.0 MiB" }
+   * ```
+   */
+  space(): Promise<SpaceReport>;
+  /**
+   * `space()`, plus what each owned object and the journal hold on disk (`atelier df`). Walks every
+   * object's files on some backends: not for each command.
+   *
+   * @example
+   * ```ts
+   * (await engine.usage()).objects.map((o) => `${o.workshop} ${o.kind} ${o.bytes}`); // ['nav2 sdk 40960', 'nav2 workshop 12288']
+   * ```
+   */
+  usage(): Promise<UsageReport>;
   /**
    * Every workshop, by name.
    *

@@ -25,6 +25,7 @@ import { AtelierError, isAtelierError } from '../machines/errors.ts';
 import type { EventInput, JournalRecord } from '../events/catalogue.ts';
 import { openJournal, type Journal } from '../events/journal.ts';
 import { acquireLock, type StateLock } from '../events/lock.ts';
+import { isNoSpace } from '../events/reserve.ts';
 import {
   decide,
   evolve,
@@ -41,7 +42,7 @@ import {
   type WorkshopSpec,
 } from '../machines/index.ts';
 import { validateWorkshopName, ownerName } from '../machines/names.ts';
-import { sortedByName, type CommandOptions, type Engine, type EngineOptions, type EngineState, type EventCursor, type GcReport, type JournalEvent, type ReconcileReport, type RunRequest, type RunResult, type WorkshopView } from './api.ts';
+import { sortedByName, type CommandOptions, type Engine, type EngineOptions, type EngineState, type EventCursor, type GcReport, type JournalEvent, type ReconcileReport, type RunRequest, type RunResult, type SpaceReport, type UsageReport, type WorkshopView } from './api.ts';
 import { eventsAfter } from './event-stream.ts';
 import { opError } from './op-errors.ts';
 import { failureOf, runEffect } from './effects.ts';
@@ -51,6 +52,7 @@ import { defaultRunDir } from './paths.ts';
 import { Reconciler, type ReconcileHost } from './reconcile.ts';
 import { openFolded } from './replay.ts';
 import { Serialiser } from './serialise.ts';
+import { DEFAULT_MIN_FREE, degradedError, MAKING, PRECHECK_IDS, SpaceGuard, usageReport } from './space.ts';
 
 type Outcome = 'done' | 'undone' | 'broken';
 
@@ -63,6 +65,10 @@ export class EngineImpl implements Engine, ReconcileHost {
   private readonly reconciler: Reconciler;
   /** How each op that removed its workshop ended (an undone launch), for the error its caller gets. */
   private readonly failures = new Map<string, { code: string; message: string }>();
+  /** Ops undone because their records could not be written (a full disk): their caller gets `NO_SPACE`. */
+  private readonly spaceFailures = new Map<string, string>();
+  /** Ops being undone after a full disk: a second failure there is not undone again. */
+  private readonly recovering = new Set<string>();
   private runs = 0;
 
   constructor(
@@ -76,6 +82,8 @@ export class EngineImpl implements Engine, ReconcileHost {
     readonly clock: () => string,
     private readonly ids: NonNullable<EngineOptions['ids']>,
     private readonly checkpointEvery: number,
+    private readonly stateDir: string,
+    readonly guard: SpaceGuard,
   ) {
     this.lastCheckpoint = fold.seq;
     this.state$ = new BehaviorSubject(this.view());
@@ -109,11 +117,21 @@ export class EngineImpl implements Engine, ReconcileHost {
       for (const r of records) evolve(d, r);
     });
     this.publish(records, 'durable');
-    if (this.fold.seq - this.lastCheckpoint >= this.checkpointEvery) {
+    // Not while degraded: a checkpoint only saves replay time, and the disk has none to spare.
+    if (this.fold.seq - this.lastCheckpoint >= this.checkpointEvery && !this.guard.last?.degraded) {
       this.lastCheckpoint = this.fold.seq;
-      await this.journal.writeCheckpoint(this.fold.seq, this.fold);
+      await this.checkpoint();
     }
     return records;
+  }
+
+  /** Write a checkpoint; one that does not fit on the disk is skipped (the journal is the truth), and tried again later. */
+  private async checkpoint(): Promise<void> {
+    try {
+      await this.journal.writeCheckpoint(this.fold.seq, this.fold);
+    } catch (e) {
+      if (!isNoSpace(e)) throw e;
+    }
   }
 
   /** Journal to the volatile journal (no fsync), then fold, then publish. */
@@ -160,7 +178,14 @@ export class EngineImpl implements Engine, ReconcileHost {
     let events = first;
     let aborted = false;
     for (;;) {
-      await this.append(events);
+      try {
+        await this.append(events);
+      } catch (e) {
+        // A full disk: nothing of `events` is on disk. Before the op's first record nothing
+        // happened (the caller refuses the command); past it, the op is undone with the reserve.
+        if (!isAtelierError(e, 'NO_SPACE') || (events === first && first[0]?.type === 'op.started') || this.recovering.has(opId)) throw e;
+        return this.undoForSpace(name, opId, e);
+      }
       if (events === first && first[0]?.type === 'op.started') opts.onOp?.(opId);
       const fin = events.find((e) => e.type === 'op.finished');
       if (fin?.type === 'op.finished') {
@@ -192,6 +217,34 @@ export class EngineImpl implements Engine, ReconcileHost {
     }
   }
 
+  /**
+   * An op whose next records did not fit on the disk: undo it as a start after a crash would
+   * (probe the pending effect, let the charts decide; before its pivot it is undone, past it it
+   * rolls on), spending the journal's reserve. Its caller gets `NO_SPACE` unless it rolled on to done.
+   */
+  private async undoForSpace(name: string, opId: string, cause: AtelierError): Promise<Outcome> {
+    const { dir, cause: errno } = cause.info as { dir?: string; cause?: string };
+    this.spaceFailures.set(opId, `the journal's disk filled up half-way through (${errno ?? 'ENOSPC'} writing ${dir ?? 'the journal'}: free space there; \`atelier df\` shows what atelier holds)`);
+    this.recovering.add(opId);
+    // Whatever statfs says (a quota it does not show): the undo's records must reach disk.
+    this.journal.allowReserve(true);
+    try {
+      const outcome = (await this.reconciler.recover(opId)) as Outcome | undefined;
+      return outcome ?? (this.fold.ops[opId] ? 'broken' : 'undone');
+    } catch (e) {
+      if (!isAtelierError(e, 'NO_SPACE')) throw e;
+      throw new AtelierError(
+        'NO_SPACE',
+        `cannot finish "${name}": ${cause.message}; undoing it did not fit on the disk either, so the operation stays in progress: ` +
+          'once space is freed, `atelier reconcile` (or the next start) finishes or undoes it',
+        { workshop: name, op: opId },
+      );
+    } finally {
+      this.recovering.delete(opId);
+      await this.guard.check().catch(() => undefined);
+    }
+  }
+
   /** Accept a command (or refuse it before anything is journaled or any id is spent) and run its op. */
   private async command(kind: OpKind, name: string, opts: CommandOptions, more: { spec?: WorkshopSpec; sdk?: string } = {}): Promise<WorkshopView | null> {
     this.assertOpen();
@@ -199,6 +252,12 @@ export class EngineImpl implements Engine, ReconcileHost {
     return this.serial.run(name, async () => {
       this.assertOpen();
       if (opts.signal?.aborted) throw new AtelierError('ABORTED', `cannot ${kind} "${name}": the command was aborted before it started; nothing changed`);
+      const space = await this.guard.check();
+      if (space.degraded && MAKING.has(kind)) {
+        // Bad input keeps its own error (checked with throwaway ids: nothing is spent).
+        this.decide({ type: 'command', kind, workshop: name, ...more, owner: this.owner, at: this.clock(), ids: PRECHECK_IDS });
+        throw degradedError(kind, name, space);
+      }
       let first: KeyedEvent[];
       try {
         first = this.decide({ type: 'command', kind, workshop: name, ...more, owner: this.owner, at: this.clock(), ids: this.ids });
@@ -208,10 +267,20 @@ export class EngineImpl implements Engine, ReconcileHost {
         throw e;
       }
       const opId = (first[0] as Extract<KeyedEvent, { type: 'op.started' }>).data.op;
-      const outcome = await this.drive(name, opId, first, opts);
+      let outcome: Outcome;
+      try {
+        outcome = await this.drive(name, opId, first, opts);
+      } catch (e) {
+        if (isAtelierError(e, 'NO_SPACE') && !this.fold.ops[opId]) {
+          await this.guard.check().catch(() => undefined);
+          throw new AtelierError('NO_SPACE', `cannot ${kind} "${name}": ${e.message}`, { workshop: name, ...e.info });
+        }
+        throw e;
+      }
       const after = this.fold.workshops[name];
       if (outcome === 'done') return after ?? null;
-      const err = after?.lastError ?? this.failures.get(opId) ?? { code: 'OP_FAILED', message: 'the operation failed' };
+      const spaceFailure = this.spaceFailures.get(opId);
+      const err = spaceFailure !== undefined ? { code: 'NO_SPACE', message: spaceFailure } : (after?.lastError ?? this.failures.get(opId) ?? { code: 'OP_FAILED', message: 'the operation failed' });
       throw opError(kind, name, outcome, err, after !== undefined, opId);
     });
   }
@@ -248,6 +317,11 @@ export class EngineImpl implements Engine, ReconcileHost {
 
   private async runNow(req: RunRequest, opts: CommandOptions): Promise<RunResult> {
     this.assertOpen();
+    const space = await this.guard.check();
+    if (space.degraded) {
+      this.decide({ type: 'run', from: req.from, at: this.clock(), ids: PRECHECK_IDS });
+      throw degradedError('run', req.from, space);
+    }
     let created: KeyedEvent[];
     try {
       created = this.decide({ type: 'run', from: req.from, ...(req.scratch ? { scratch: req.scratch } : {}), ...(req.keep ? { keep: true } : {}), at: this.clock(), ids: this.ids });
@@ -293,6 +367,7 @@ export class EngineImpl implements Engine, ReconcileHost {
   gc(opts: { dryRun?: boolean } = {}): Promise<GcReport> {
     return this.serial.exclusive(async () => {
       try {
+        await this.guard.check();
         return await this.reconciler.gc(opts.dryRun ?? false);
       } catch (e) {
         // A backend failure is gc failing, not gc refused: BUSY from the backend is not the
@@ -304,7 +379,23 @@ export class EngineImpl implements Engine, ReconcileHost {
   }
 
   reconcile(): Promise<ReconcileReport> {
-    return this.serial.exclusive(() => this.reconciler.reconcile());
+    return this.serial.exclusive(async () => {
+      await this.guard.check();
+      return this.reconciler.reconcile();
+    });
+  }
+
+  space(): Promise<SpaceReport> {
+    this.assertOpen();
+    return this.guard.check();
+  }
+
+  async usage(): Promise<UsageReport> {
+    this.assertOpen();
+    const report = await this.guard.check();
+    const u = await usageReport({ stateDir: this.stateDir, backend: this.backend, minFree: report.minFree, reserveWhole: null, owner: this.owner, state: this.fold });
+    // The disks as the guard sees them (the reserve counted), what each object holds as just measured.
+    return { ...u, ...report };
   }
 
   list(): WorkshopView[] {
@@ -321,7 +412,7 @@ export class EngineImpl implements Engine, ReconcileHost {
     if (this.closed) return;
     await this.serial.drain();
     this.closed = true;
-    if (this.fold.seq > this.lastCheckpoint) await this.journal.writeCheckpoint(this.fold.seq, this.fold).catch(() => undefined);
+    if (this.fold.seq > this.lastCheckpoint && !this.guard.last?.degraded) await this.journal.writeCheckpoint(this.fold.seq, this.fold).catch(() => undefined);
     await this.journal.close();
     await this.volatile.close();
     await this.backend.close();
@@ -368,7 +459,10 @@ export async function openEngineImpl(opts: EngineOptions): Promise<EngineImpl> {
       if (isBackendError(e, 'UNAVAILABLE')) throw new AtelierError('UNAVAILABLE', `the ${opts.backend.kind} backend is unavailable: ${e.message}`, { backend: opts.backend.kind }, { cause: e });
       throw e;
     }
-    const engine = new EngineImpl(opts.backend, owner, journal, volatile, fold, freeze(vs, true), lock, opts.clock ?? defaultClock, opts.ids ?? defaultIds(), opts.checkpointEvery ?? 10_000);
+    const guard = new SpaceGuard({ stateDir: opts.stateDir, backend: opts.backend, journal, minFree: opts.minFreeBytes ?? DEFAULT_MIN_FREE, keepsReserve: opts.syncInline !== true });
+    const engine = new EngineImpl(opts.backend, owner, journal, volatile, fold, freeze(vs, true), lock, opts.clock ?? defaultClock, opts.ids ?? defaultIds(), opts.checkpointEvery ?? 10_000, opts.stateDir, guard);
+    // Measured before anything is written: on a full disk, reconciliation's records take the reserve.
+    await guard.check();
     if (opts.reconcile !== false) await engine.reconcile();
     return engine;
   } catch (e) {

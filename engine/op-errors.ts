@@ -13,5 +13,6 @@ import { AtelierError } from '../machines/errors.ts';
 export function opError(kind: string, name: string, outcome: 'undone' | 'broken', err: { code: string; message: string }, workshopRemains: boolean, op: string): AtelierError {
   if (outcome === 'broken')
     return new AtelierError('BROKEN', `cannot ${kind} "${name}": ${err.message}; it could not be undone either, so the workshop is marked broken (run \`atelier reconcile\` once the backend is healthy, or remove it)`, { workshop: name, op, cause: err.code });
-  return new AtelierError(err.code === 'ABORTED' ? 'ABORTED' : 'OP_FAILED', `cannot ${kind} "${name}": ${err.message}; ${workshopRemains ? 'the workshop was returned to how it was' : 'everything it created was removed'}`, { workshop: name, op, cause: err.code });
+  // A full disk keeps its own code (and exit code): what to do about it is not what to do about a failed hook.
+  return new AtelierError(err.code === 'ABORTED' ? 'ABORTED' : err.code === 'NO_SPACE' ? 'NO_SPACE' : 'OP_FAILED', `cannot ${kind} "${name}": ${err.message}; ${workshopRemains ? 'the workshop was returned to how it was' : 'everything it created was removed'}`, { workshop: name, op, cause: err.code });
 }

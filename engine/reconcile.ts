@@ -47,8 +47,12 @@ export class Reconciler {
     return decide(this.host.world, input);
   }
 
-  /** Finish or undo one op found in progress. */
-  private async recoverOp(opId: string): Promise<void> {
+  /**
+   * Finish or undo one op found in progress; resolves to what driving it returned (its outcome),
+   * or undefined when there was nothing to decide. The engine also calls it for an op whose
+   * records a full disk refused.
+   */
+  async recover(opId: string): Promise<unknown> {
     const h = this.host;
     const op = h.world.durable.ops[opId]!;
     let events: KeyedEvent[];
@@ -60,7 +64,7 @@ export class Reconciler {
     } else {
       events = this.decide({ type: 'interrupted', op: opId, at: h.clock() });
     }
-    if (events.length > 0) await h.drive(op.workshop, opId, events);
+    return events.length > 0 ? h.drive(op.workshop, opId, events) : undefined;
   }
 
   /**
@@ -113,7 +117,7 @@ export class Reconciler {
   async reconcile(): Promise<ReconcileReport> {
     const h = this.host;
     const pendingOps = Object.keys(h.world.durable.ops).sort();
-    for (const id of pendingOps) await this.recoverOp(id);
+    for (const id of pendingOps) await this.recover(id);
 
     await this.reapDeadRuns();
     const inventory = await h.backend.list(h.owner);

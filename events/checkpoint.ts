@@ -64,15 +64,21 @@ export async function writeCheckpointFile<S>(dir: string, seq: number, state: S,
   const final = join(dir, name);
   const temp = join(dir, `${name}.tmp`);
   const text = `${sealJson(JSON.stringify({ seq, v: CHECKPOINT_VERSION, state }))}\n`;
-  const fh = await fs.promises.open(temp, 'w', 0o644);
   try {
-    await fh.writeFile(text, 'utf8');
-    // The data must be on disk before the rename makes it visible, or a crash could publish an empty file.
-    if (durable) await fh.sync();
-  } finally {
-    await fh.close();
+    const fh = await fs.promises.open(temp, 'w', 0o644);
+    try {
+      await fh.writeFile(text, 'utf8');
+      // The data must be on disk before the rename makes it visible, or a crash could publish an empty file.
+      if (durable) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fs.promises.rename(temp, final);
+  } catch (e) {
+    // A checkpoint that could not be written (a full disk) leaves nothing behind.
+    await fs.promises.rm(temp, { force: true });
+    throw e;
   }
-  await fs.promises.rename(temp, final);
   if (durable) await fsyncDir(dir);
   const all = listCheckpoints(await readdirIfPresent(dir));
   for (const old of all.slice(CHECKPOINTS_KEPT)) {

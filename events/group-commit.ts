@@ -39,6 +39,15 @@
  * the failed pages is unknown (a retried fsync can report success for lost data), so the only safe
  * course is to restart, which repairs the tail.
  *
+ * **Except a full disk.** A write that fails with `ENOSPC` or `EDQUOT` put no page of the batch on
+ * disk that anything relies on: what it wrote is cut off again (`ftruncate` to where the batch
+ * began; a segment the batch created goes), the batch and everything queued after it are refused
+ * with `NO_SPACE`, their seqs are handed back (`onRewind`), and the writer goes on. While
+ * `reserveAllowed` (the engine's degraded mode), such a write rolls into the journal's reserve
+ * instead (`reserve.ts`): a new segment whose blocks are already allocated, so the records that
+ * remove, gc and undo need still reach disk. An fdatasync that fails, for space or not, is fatal
+ * as above (a file system that reports no space only at fdatasync has lost pages already).
+ *
  * fs calls go through the `fs` module object (not named imports) so tests can count and slow them.
  *
  * @example
@@ -53,6 +62,7 @@ import { join } from 'node:path';
 import { AtelierError } from '../machines/errors.ts';
 import { recordLineReserve, writeRecordLine } from './record.ts';
 import { NextSegment, PREALLOCATED_BATCH_MAX, UNSYNCED_WINDOW } from './preallocation.ts';
+import { isNoSpace, type Reserve } from './reserve.ts';
 import { fsyncDir, segmentName } from './segments.ts';
 
 export interface WriterOptions {
@@ -67,6 +77,8 @@ export interface WriterOptions {
   readonly preallocate?: boolean;
   /** The next segment is already written (`keepPreallocated`), left by the last writer. */
   readonly preallocated?: boolean;
+  /** The journal's reserve, rolled into on a full disk while `reserveAllowed` (`reserve.ts`). */
+  readonly reserve?: Reserve | null;
 }
 
 interface Pending {
@@ -136,6 +148,13 @@ export class GroupCommitWriter {
   private closed = false;
   /** Highest seq known to be on disk. */
   durableSeq = 0;
+  /** A full disk may spend the reserve (the engine's degraded mode: only remove, gc and undo write then). */
+  reserveAllowed = false;
+  /**
+   * Called when a batch is refused for lack of space, with its first seq: that seq and every
+   * later one were handed out but never written, so the journal hands them out again.
+   */
+  onRewind: ((seq: number) => void) | null = null;
   /** Flushes done (one write, and one fdatasync when durable, each): for tests and benchmarks. */
   flushes = 0;
 
@@ -230,6 +249,9 @@ export class GroupCommitWriter {
   private laneFree(): boolean {
     const n = this.inFlight.length;
     if (n === 0) return true;
+    // One lane while the reserve may be spent: rolling into it closes the segment, which must
+    // never happen under an fdatasync (degraded mode writes little: one lane is plenty).
+    if (this.reserveAllowed) return false;
     return n < SYNC_LANES && !this.inFlight[n - 1].created && !this.needsNewSegment(this.len);
   }
 
@@ -255,11 +277,10 @@ export class GroupCommitWriter {
     this.waiters = [];
     let created: boolean;
     try {
-      created = this.open(firstSeq, bytes.length);
-      // At the batch's offset, not O_APPEND: in a preallocated segment the file runs on past it.
-      for (let off = 0; off < bytes.length; ) off += fs.writeSync(this.fd!, bytes, off, bytes.length - off, this.segSize + off);
+      created = this.writeBatch(firstSeq, bytes);
     } catch (e) {
-      this.fail(e, waiters);
+      if (isNoSpace(e)) this.refuseForSpace(e, firstSeq, waiters);
+      else this.fail(e, waiters);
       return;
     }
     const batch: Batch = { bytes, waiters, created, synced: false };
@@ -319,6 +340,89 @@ export class GroupCommitWriter {
     this.settle();
   }
 
+  /**
+   * Opens the batch's segment and writes the batch at its end; true when the batch started the
+   * segment. On a full disk, cuts off what it wrote and, when the reserve may be spent, rolls into
+   * it and writes the batch there; otherwise (or when that fails too) throws the `ENOSPC`.
+   */
+  private writeBatch(firstSeq: number, bytes: Buffer): boolean {
+    let created = false;
+    try {
+      created = this.open(firstSeq, bytes.length);
+      this.writeAt(bytes);
+      return created;
+    } catch (e) {
+      if (!isNoSpace(e)) throw e;
+      this.cutBack();
+      const reserve = this.opts.reserve;
+      if (!this.reserveAllowed || !reserve?.ready || bytes.length > PREALLOCATED_BATCH_MAX || this.inFlight.length > 0) throw e;
+      this.closeSegment();
+      this.segPath = join(this.opts.dir, segmentName(firstSeq));
+      this.segSize = 0;
+      if (!reserve.takeAs(this.segPath)) {
+        this.segPath = null;
+        throw e;
+      }
+      this.prefilled = true;
+      try {
+        this.fd = fs.openSync(this.segPath, fs.constants.O_WRONLY);
+        this.writeAt(bytes);
+      } catch (e2) {
+        if (isNoSpace(e2)) this.cutBack();
+        throw e2;
+      }
+      return true;
+    }
+  }
+
+  /** Writes `bytes` at the segment's end: at the batch's offset, not O_APPEND (a preallocated segment runs on past it). */
+  private writeAt(bytes: Buffer): void {
+    for (let off = 0; off < bytes.length; ) off += fs.writeSync(this.fd!, bytes, off, bytes.length - off, this.segSize + off);
+  }
+
+  /**
+   * After a write that failed for space: cut off what it wrote (a preallocated segment loses its
+   * filler with it: writes there need no new blocks, so this one was not in it), and remove a
+   * segment it had just created, so the next batch creates it again, directory entry synced.
+   */
+  private cutBack(): void {
+    if (this.segSize === 0) {
+      if (this.fd !== null) fs.closeSync(this.fd);
+      if (this.segPath !== null) fs.rmSync(this.segPath, { force: true });
+      this.fd = null;
+      this.segPath = null;
+      this.prefilled = false;
+      return;
+    }
+    if (this.fd !== null) fs.ftruncateSync(this.fd, this.segSize);
+    this.prefilled = false;
+  }
+
+  /** Closes the current segment, cutting a preallocated one's filler. */
+  private closeSegment(): void {
+    if (this.fd === null) return;
+    const fd = this.fd;
+    this.fd = null;
+    if (this.prefilled) fs.ftruncateSync(fd, this.segSize);
+    fs.closeSync(fd);
+  }
+
+  /**
+   * A batch was refused for lack of space: refuse it and everything queued after it with
+   * `NO_SPACE`, and hand their seqs back. Batches before it (in flight) are unaffected, and so is
+   * every later append: the writer goes on.
+   */
+  private refuseForSpace(e: unknown, firstSeq: number, waiters: Pending[]): void {
+    const err = noSpaceError(this.opts.dir, e);
+    const queued = this.waiters;
+    this.waiters = [];
+    this.len = 0;
+    this.onRewind?.(firstSeq);
+    for (const p of waiters) p.reject(err);
+    for (const p of queued) p.reject(err);
+    this.settle();
+  }
+
   private needsNewSegment(bytes: number): boolean {
     if (this.segPath === null || (this.segSize > 0 && this.segSize + bytes > this.opts.segmentBytes)) return true;
     return this.prefilled && bytes > PREALLOCATED_BATCH_MAX;
@@ -328,12 +432,7 @@ export class GroupCommitWriter {
   private open(firstSeq: number, bytes: number): boolean {
     let created = false;
     if (this.needsNewSegment(bytes)) {
-      if (this.fd !== null) {
-        const old = this.fd;
-        this.fd = null;
-        if (this.prefilled) fs.ftruncateSync(old, this.segSize);
-        fs.closeSync(old);
-      }
+      this.closeSegment();
       this.segPath = join(this.opts.dir, segmentName(firstSeq));
       this.segSize = 0;
       created = true;
@@ -384,12 +483,7 @@ export class GroupCommitWriter {
     this.closed = true;
     if (this.waiters.length > 0 && this.failure === null && this.laneFree()) this.flush();
     if (this.inFlight.length > 0 || this.waiters.length > 0) await new Promise<void>((resolve) => (this.idle = resolve));
-    if (this.fd !== null) {
-      const fd = this.fd;
-      this.fd = null;
-      if (this.prefilled) fs.ftruncateSync(fd, this.segSize);
-      fs.closeSync(fd);
-    }
+    this.closeSegment();
     // A next segment being written is finished (and kept, for the next writer) before closing.
     await this.next?.done;
   }
@@ -397,6 +491,17 @@ export class GroupCommitWriter {
 
 function closedError(dir: string): AtelierError {
   return new AtelierError('CLOSED', `the journal in ${dir} is closed: open it again to append`, { dir });
+}
+
+function noSpaceError(dir: string, cause: unknown): AtelierError {
+  const why = (cause as NodeJS.ErrnoException).code ?? 'ENOSPC';
+  return new AtelierError(
+    'NO_SPACE',
+    `cannot write the journal in ${dir}: its disk is full (${why}); nothing was written. Free space on that disk ` +
+      '(`atelier df` shows what atelier holds); meanwhile `atelier remove` and `atelier gc` still work',
+    { dir, disk: 'journal', cause: why },
+    { cause },
+  );
 }
 
 function failedError(dir: string, cause: unknown): AtelierError {

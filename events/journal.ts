@@ -8,6 +8,7 @@
  * state/journal/000000004242.jsonl      the next segment, from record 4242
  * state/journal/torn-4300-1024.bin      bytes cut off a torn tail, kept for the replay debugger
  * state/journal/next-segment.prealloc   the next segment, written ahead (NUL bytes: see preallocation.ts)
+ * state/journal/reserve.prealloc        1 MiB of NUL bytes, rolled into on a full disk (reserve.ts)
  * state/checkpoints/checkpoint-000000004000.json
  * ```
  * While a durable journal is open its last segment usually ends in NUL filler (it was
@@ -37,6 +38,7 @@ import { loadLatestCheckpoint, writeCheckpointFile } from './checkpoint.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import { GroupCommitWriter } from './group-commit.ts';
 import { keepPreallocated } from './preallocation.ts';
+import { Reserve, RESERVE_BYTES } from './reserve.ts';
 import { corruptError, cutTornTail, firstSegmentAfter, fsyncDirSync, listSegments, readSegment, scanSegment, truncateSegment } from './segments.ts';
 
 export type { Checkpoint } from './checkpoint.ts';
@@ -64,6 +66,12 @@ export interface JournalOptions {
    */
   preallocate?: boolean;
   /**
+   * Bytes of the reserve kept for a full disk (`reserve.ts`): written when the journal opens, spent
+   * only while `allowReserve(true)`. Default `RESERVE_BYTES` (1 MiB) for durable journals not
+   * synced inline, 0 (none) otherwise.
+   */
+  reserveBytes?: number;
+  /**
    * Stream the tail instead of returning it: called once with the checkpoint, it returns the step
    * each record after it is passed to as soon as it is decoded; `tail` is then empty. A replay of
    * a million records then holds one segment's records at a time, not the whole history.
@@ -90,6 +98,15 @@ export interface Journal {
   writeCheckpoint<S>(seq: number, state: S): Promise<void>;
   /** Every record from `fromSeq` (default 1), as stored (versions checked, not upcast), across all segments (for the replay debugger). */
   readAll(fromSeq?: number): AsyncIterable<JournalRecord>;
+  /**
+   * Let a write that fails for lack of space roll into the reserve (`reserve.ts`), or stop letting
+   * it. The engine allows it in degraded mode, when only remove, gc and undo write.
+   */
+  allowReserve(on: boolean): void;
+  /** The reserve's size when it is whole and unspent; 0 when spent, not kept, or the disk could not hold it. */
+  readonly reserveBytes: number;
+  /** Write the reserve again if it was spent (or could not be written); resolves whether it is whole now. */
+  refillReserve(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -127,8 +144,24 @@ class SegmentJournal implements Journal {
     private readonly checkpointDir: string | null,
     private readonly durable: boolean,
     lastSeq: number,
+    private readonly reserve: Reserve | null,
   ) {
     this.nextSeq = lastSeq + 1;
+    // A batch refused for space hands back its seqs and those of everything queued after it.
+    writer.onRewind = (seq) => void (this.nextSeq = seq);
+  }
+
+  allowReserve(on: boolean): void {
+    this.writer.reserveAllowed = on;
+  }
+
+  get reserveBytes(): number {
+    return this.reserve?.ready ? this.reserve.bytes : 0;
+  }
+
+  async refillReserve(): Promise<boolean> {
+    if (this.reserve === null) return false;
+    return this.reserve.ensure();
   }
 
   get lastSeq(): number {
@@ -161,16 +194,16 @@ class SegmentJournal implements Journal {
       const e = events[0];
       const v = VERSIONS.get(e.type)!;
       const records = [{ seq: first, v, type: e.type, key: e.key, data: e.data } as JournalRecord];
-      let one: Promise<JournalRecord[]>;
+      // Taken before the enqueue, which may flush at once and, on a full disk, hand seqs back.
+      this.nextSeq += 1;
       try {
         checkEvent(e);
-        // Throws, queueing nothing and taking no seq, for data JSON cannot encode.
-        one = this.writer.enqueueOne(first, v, e.type, e.key, e.data, records);
+        // Throws, queueing nothing, for data JSON cannot encode: the seq is given back.
+        return this.writer.enqueueOne(first, v, e.type, e.key, e.data, records);
       } catch (err) {
+        this.nextSeq = first;
         return Promise.reject(err);
       }
-      if (!this.closed) this.nextSeq += 1;
-      return one;
     }
     const records: JournalRecord[] = new Array(n);
     const versions: number[] = new Array(n);
@@ -192,14 +225,13 @@ class SegmentJournal implements Journal {
     } catch (e) {
       return Promise.reject(e);
     }
-    let done: Promise<JournalRecord[]>;
+    this.nextSeq += n;
     try {
-      done = this.writer.enqueue(first, versions, types, keys, data, records);
+      return this.writer.enqueue(first, versions, types, keys, data, records);
     } catch (e) {
+      this.nextSeq = first;
       return Promise.reject(e);
     }
-    if (!this.closed) this.nextSeq += events.length;
-    return done;
   }
 
   writeCheckpoint<S>(seq: number, state: S): Promise<void> {
@@ -317,9 +349,13 @@ export async function openJournal<S = unknown>(opts: JournalOptions): Promise<Op
   const segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
   const preallocate = opts.preallocate ?? (durable && opts.syncInline !== true);
   const preallocated = durable && keepPreallocated(dir, preallocate ? segmentBytes : -1);
+  const reserveBytes = opts.reserveBytes ?? (durable && opts.syncInline !== true ? RESERVE_BYTES : 0);
+  const reserve = durable && reserveBytes > 0 ? new Reserve(dir, reserveBytes) : null;
+  // Not having one is not fatal (a disk already full): the journal then has none until refilled.
+  await reserve?.ensure();
   // Directory entries created before a crash (segments, repairs) are made durable before anything builds on them.
   if (durable) fsyncDirSync(dir);
-  const writer = new GroupCommitWriter({ dir, durable, segmentBytes, last, syncInline: opts.syncInline === true, preallocate, preallocated }, lastSeq);
-  const journal = new SegmentJournal(dir, writer, checkpointDir, durable, lastSeq);
+  const writer = new GroupCommitWriter({ dir, durable, segmentBytes, last, syncInline: opts.syncInline === true, preallocate, preallocated, reserve }, lastSeq);
+  const journal = new SegmentJournal(dir, writer, checkpointDir, durable, lastSeq, reserve);
   return { journal, checkpoint, tail, repaired };
 }

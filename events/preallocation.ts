@@ -72,8 +72,12 @@ export class NextSegment {
     this.state = 'filling';
     this.done = fillWithNul(this.path, this.bytes).then(
       () => void (this.state = 'ready'),
-      // Not fatal: the next segment is created empty, as without preallocation.
-      () => void (this.state = 'failed'),
+      // Not fatal: the next segment is created empty, as without preallocation. What was written
+      // of it goes (on a full disk it would hold the last free blocks, the reserve's job).
+      () => {
+        this.state = 'failed';
+        fs.rmSync(this.path, { force: true });
+      },
     );
   }
 
@@ -128,7 +132,7 @@ export function keepPreallocated(dir: string, bytes: number): boolean {
 let nulChunk: Buffer | null = null;
 
 /** Creates (or refills) `path` with `bytes` NUL bytes and fsyncs it: blocks allocated, size durable. */
-async function fillWithNul(path: string, bytes: number): Promise<void> {
+export async function fillWithNul(path: string, bytes: number): Promise<void> {
   nulChunk ??= Buffer.alloc(1024 * 1024);
   const fh = await fs.promises.open(path, 'w', 0o644);
   try {

@@ -76,6 +76,9 @@ export function withFaults(backend: Backend, plan: FaultPlan | null = null): Fau
     inspect: (ref) => call('inspect', refText(ref), `inspect ${refText(ref)}`, () => b.inspect(ref)),
     list: (owner) => call('list', owner, `list ${owner}`, () => b.list(owner)),
     readFile: (ref, path) => call('readFile', refText(ref), `readFile ${refText(ref)} ${path}`, () => b.readFile(ref, path)),
+    // Reads of the environment, not calls on objects: outside the plan, as in the fake.
+    diskSpace: () => b.diskSpace(),
+    usage: (owner) => b.usage(owner),
     close: () => b.close(),
   };
 }

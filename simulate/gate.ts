@@ -72,6 +72,10 @@ export class Gate {
       inspect: (r) => call(`inspect ${ref(r)}`, () => f.inspect(r)),
       list: (owner) => call('list', () => f.list(owner)),
       readFile: (r, p) => call(`readFile ${ref(r)}`, () => f.readFile(r, p)),
+      // Reads of the environment, not calls on objects: never parked or counted (a recorded
+      // interleaving replays the same), only refused once the engine is dead.
+      diskSpace: () => (this.dead ? Promise.reject(new SimulatedCrash('simulated crash: the engine is dead (diskSpace)')) : f.diskSpace()),
+      usage: (owner) => (this.dead ? Promise.reject(new SimulatedCrash('simulated crash: the engine is dead (usage)')) : f.usage(owner)),
       close: () => Promise.resolve(),
     };
   }

@@ -103,7 +103,8 @@ export class Model {
     if (ending.how === 'ok') return ['done'];
     if (ending.how === 'error') {
       if (ending.code === 'BROKEN') return ['broken'];
-      if (ending.code === 'OP_FAILED' || ending.code === 'ABORTED') return kind === 'remove' ? [] : ['undone'];
+      // NO_SPACE: a step failed for lack of space (an injected NO_SPACE), undone like any failure.
+      if (ending.code === 'OP_FAILED' || ending.code === 'ABORTED' || ending.code === 'NO_SPACE') return kind === 'remove' ? [] : ['undone'];
       return [];
     }
     if (finishedBeforeCrash) return [finishedBeforeCrash];

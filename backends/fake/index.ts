@@ -19,7 +19,7 @@
  * b.trace(); // ['create workshops/nav2-1a2b3c4d', 'start workshops/nav2-1a2b3c4d !BUSY']
  * ```
  */
-import type { Backend, CallKind, CopyRequest, CreateRequest, ExecRequest, ExecResult, FileInfo, ObjectInfo, ObjectRef, Status } from '../types.ts';
+import type { Backend, CallKind, CopyRequest, CreateRequest, DiskSpace, ExecRequest, ExecResult, FileInfo, ObjectInfo, ObjectRef, ObjectUsage, Status } from '../types.ts';
 import { BackendError, isBackendError, SimulatedCrash } from '../types.ts';
 import type { CallRecord, TraceOptions } from './calls.ts';
 import { callText, refText, traceLines } from './calls.ts';
@@ -28,7 +28,7 @@ import { FaultInjector, READ_ONLY_CALLS, validateFaultPlan } from './faults.ts';
 import { loadImage, saveImage } from './persistence.ts';
 import type { FileTree } from './rootfs.ts';
 import type { FakeImage, FakeObject } from './store.ts';
-import { FakeStore } from './store.ts';
+import { DEFAULT_CAPACITY, FakeStore } from './store.ts';
 
 export type { CallRecord, TraceOptions } from './calls.ts';
 export type { FaultPlan, FaultRule, RandomAction, RandomFaults } from './faults.ts';
@@ -49,6 +49,12 @@ export interface FakeBackendOptions {
    * for tests that need an operation still running (to abort it, to stop a daemon under it).
    */
   readonly latencyMs?: number;
+  /**
+   * The bytes `diskSpace()` reports as `total` (default 1 TiB, `2 ** 40`); `free` is this minus
+   * the bytes of the files the fake holds. A positive safe integer. Not saved in `file`: each
+   * process passes its own.
+   */
+  readonly capacityBytes?: number;
 }
 
 /** What `plant` puts in place. Tags are verbatim, so leaving out `owner` makes an unowned object. */
@@ -102,7 +108,11 @@ class Fake implements FakeBackend {
     this.defaultBase = opts.defaultBase ?? 'busybox';
     const bases = [...(opts.bases ?? ['busybox', 'ubuntu@24.04'])];
     if (!bases.includes(this.defaultBase)) bases.unshift(this.defaultBase);
-    this.store = new FakeStore({ seed: opts.seed ?? 1, bases });
+    const capacity = opts.capacityBytes ?? DEFAULT_CAPACITY;
+    if (!Number.isSafeInteger(capacity) || capacity <= 0) {
+      throw new BackendError('INVALID', `capacityBytes must be a positive integer number of bytes, not ${String(opts.capacityBytes)}`);
+    }
+    this.store = new FakeStore({ seed: opts.seed ?? 1, bases, capacity });
     this.file = opts.file;
     this.latencyMs = opts.latencyMs ?? 0;
     const image = this.file ? loadImage(this.file) : null;
@@ -154,6 +164,23 @@ class Fake implements FakeBackend {
 
   readFile(ref: ObjectRef, path: string): Promise<FileInfo | null> {
     return this.call('readFile', { ref: refText(ref), path }, refText(ref), () => this.store.readFile(ref, path));
+  }
+
+  // diskSpace and usage read the environment, they are not calls on objects: they are not
+  // recorded and the fault plan never sees them, so the engine measuring the disk before each
+  // command moves no seed's faults or crash points (recorded simulations replay the same). Only
+  // availability applies.
+  diskSpace(): Promise<DiskSpace> {
+    return this.environment(() => this.store.diskSpace());
+  }
+
+  usage(owner: string): Promise<ObjectUsage[]> {
+    return this.environment(() => this.store.usage(owner));
+  }
+
+  private async environment<T>(read: () => T): Promise<T> {
+    if (!this.up) throw new BackendError('UNAVAILABLE', 'the fake backend is down (setAvailable(false)): retry when it is back');
+    return read();
   }
 
   async close(): Promise<void> {

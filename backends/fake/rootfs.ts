@@ -137,6 +137,19 @@ export function cloneTree(tree: FileTree): FileTree {
   return out;
 }
 
+/**
+ * What a tree holds for `usage` and `diskSpace`: the UTF-8 length of every regular file's content
+ * (directories and symlinks count nothing: the port measures file data).
+ */
+export function treeBytes(tree: FileTree): number {
+  let n = 0;
+  for (const path in tree) {
+    const f = tree[path]!;
+    if (f.type === 'file' && f.content) n += Buffer.byteLength(f.content, 'utf8');
+  }
+  return n;
+}
+
 /** What `readFile` reports for an entry. */
 export function fileInfo(f: FakeFile): FileInfo {
   const info: FileInfo = { type: f.type, mode: f.mode, uid: f.uid, gid: f.gid };

@@ -22,14 +22,17 @@
  * store.start(ws);
  * ```
  */
-import type { CopyRequest, CreateRequest, ExecRequest, ExecResult, FileInfo, Identity, ObjectInfo, ObjectRef, Space, Status, Tags } from '../types.ts';
+import type { CopyRequest, CreateRequest, DiskSpace, ExecRequest, ExecResult, FileInfo, Identity, ObjectInfo, ObjectRef, ObjectUsage, Space, Status, Tags } from '../types.ts';
 import { BackendError, LAYER_KINDS, spaceOf } from '../types.ts';
 import { newIdentity, Prng } from './prng.ts';
 import type { FileTree } from './rootfs.ts';
-import { baseTree, cloneTree, fileInfo, FsError, resolvePath } from './rootfs.ts';
+import { baseTree, cloneTree, fileInfo, FsError, resolvePath, treeBytes } from './rootfs.ts';
 import { runScript } from './shell.ts';
 
 export const IMAGE_FORMAT = 'atelier-fake/1';
+
+/** The fake's default capacity for `diskSpace`: 1 TiB. */
+export const DEFAULT_CAPACITY = 2 ** 40;
 
 /** One object as the fake holds it (and as `objects()` / `dump()` show it). */
 export interface FakeObject {
@@ -96,10 +99,13 @@ export class FakeStore {
   private projects = new Set<string>();
   private rng: Prng;
   private readonly bases: readonly string[];
+  private readonly capacity: number;
 
-  constructor(opts: { seed: number; bases: readonly string[] }) {
+  /** `capacity`: the bytes `diskSpace` reports as the total (default `DEFAULT_CAPACITY`). */
+  constructor(opts: { seed: number; bases: readonly string[]; capacity?: number }) {
     this.rng = new Prng(opts.seed);
     this.bases = [...opts.bases];
+    this.capacity = opts.capacity ?? DEFAULT_CAPACITY;
   }
 
   // ---- port operations -------------------------------------------------------------------
@@ -220,6 +226,28 @@ export class FakeStore {
       if (e instanceof FsError) return null; // a symlink loop: nothing there to read
       throw e;
     }
+  }
+
+  /**
+   * Room left: the capacity minus what every tree the fake holds (each object's own root, each
+   * shared scratch once, owned or not). Nothing is refused when it reaches 0: the fake reports
+   * space, it does not enforce it.
+   */
+  diskSpace(): DiskSpace {
+    let held = 0;
+    for (const o of this.objs.values()) if (o.scratch === undefined) held += treeBytes(o.files);
+    for (const s of this.scratch.values()) held += treeBytes(s.files);
+    return { where: 'memory', total: this.capacity, free: Math.max(0, this.capacity - held) };
+  }
+
+  /**
+   * One entry per object `list(owner)` reports, in its order: the bytes of its root's files. Copies
+   * share nothing in the fake (deep copies); containers on one scratch each count the whole scratch.
+   */
+  usage(owner: string): ObjectUsage[] {
+    return this.sorted()
+      .filter((o) => o.tags['owner'] === owner)
+      .map((o) => ({ ref: { space: o.space, name: o.name }, tags: { ...o.tags } as unknown as Tags, bytes: treeBytes(this.tree(o)) }));
   }
 
   // ---- test controls ---------------------------------------------------------------------

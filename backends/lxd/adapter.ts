@@ -16,18 +16,25 @@
  * - `create({refresh, source: {base}})` rebuilds in place: a temporary instance from the image,
  *   refresh-copied onto the target, then deleted. The temporary instance is tagged with the owner and
  *   the op, so a crash in between leaves an owned object that garbage collection removes.
- * - hooks run through the exec API with recorded output; `ATELIER_ROOTFS=/`.
+ * - hooks run through the exec API with recorded output; `ATELIER_ROOTFS=/`. A hook whose stderr
+ *   says the disk is full fails with `NO_SPACE` (naming the instance's pool), not `EXEC_FAILED`.
+ * - `diskSpace` reports the pool new instances go to (`pool`, else the first profile's root disk):
+ *   `GET /1.0/storage-pools/<pool>/resources`. `usage` reads each instance's `state.disk.root.usage`
+ *   (one `recursion=2` listing per space); a driver that reports none (`dir` without quotas,
+ *   `btrfs` without qgroups) gives `bytes: null`.
  */
 import { randomBytes } from 'node:crypto';
 import type {
   Backend,
   CopyRequest,
   CreateRequest,
+  DiskSpace,
   ExecRequest,
   ExecResult,
   FileInfo,
   ObjectInfo,
   ObjectRef,
+  ObjectUsage,
   Space,
   Tags,
 } from '../types.ts';
@@ -52,7 +59,7 @@ import {
   tagsOf,
   tagsToConfig,
 } from './config.ts';
-import { runHook } from './exec.ts';
+import { DISK_FULL, runHook } from './exec.ts';
 import { ensureOwnerProjects, settle } from './projects.ts';
 import { ensureScratch, releaseScratch, rootPool } from './scratch.ts';
 
@@ -67,10 +74,20 @@ export interface LxdAdapterOptions {
 
 const NAME_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
+/** What `GET /1.0/storage-pools/<pool>/resources` answers (bytes). */
+interface PoolResources {
+  space?: { used?: number; total?: number };
+}
+
+/** An instance with its state, as a `recursion=2` listing gives it. */
+type InstanceWithState = LxdInstance & { state?: { disk?: Record<string, { usage?: number }> | null } | null };
+
 export class LxdAdapter implements Backend {
   readonly kind = 'lxd';
   readonly defaultBase: string;
   private readonly ensured = new Set<string>();
+  /** The pool new instances go to, looked up once (a failed lookup is retried next time). */
+  private pool: Promise<string> | null = null;
 
   constructor(
     private readonly client: LxdClient,
@@ -146,16 +163,54 @@ export class LxdAdapter implements Backend {
   }
 
   async list(owner: string): Promise<ObjectInfo[]> {
-    const out: ObjectInfo[] = [];
+    return (await this.listed(owner, 1)).map(({ space, inst }) => this.info({ space, name: inst.name }, inst));
+  }
+
+  /**
+   * `owner`'s instances in both spaces, in `list` order (space, then name). `recursion: 2` adds each
+   * one's state (disk usage), which costs LXD a look at every instance.
+   */
+  private async listed(owner: string, recursion: 1 | 2): Promise<Array<{ space: Space; inst: InstanceWithState }>> {
+    const out: Array<{ space: Space; inst: InstanceWithState }> = [];
     for (const space of ['layers', 'workshops'] as const) {
-      const all = await this.client.get<LxdInstance[]>('/1.0/instances', {
+      const all = await this.client.get<InstanceWithState[]>('/1.0/instances', {
         project: this.project(space, owner),
-        recursion: 1,
+        recursion,
         filter: `config.${OWNER_KEY} eq ${owner}`,
       });
-      for (const inst of all) if (inst.config[OWNER_KEY] === owner) out.push(this.info({ space, name: inst.name }, inst));
+      for (const inst of all) if (inst.config[OWNER_KEY] === owner) out.push({ space, inst });
     }
-    return out.sort((a, b) => (a.ref.space === b.ref.space ? cmp(a.ref.name, b.ref.name) : cmp(a.ref.space, b.ref.space)));
+    return out.sort((a, b) => (a.space === b.space ? cmp(a.inst.name, b.inst.name) : cmp(a.space, b.space)));
+  }
+
+  // ---- disk space ---------------------------------------------------------------------------
+
+  /** The pool new instances go to (the `pool` option, else the first profile's root disk). */
+  private rootPool(): Promise<string> {
+    if (!this.pool) {
+      const p = rootPool(this.client, this.opts.pool, this.opts.profiles[0] ?? 'default');
+      this.pool = p;
+      p.catch(() => {
+        if (this.pool === p) this.pool = null;
+      });
+    }
+    return this.pool;
+  }
+
+  async diskSpace(): Promise<DiskSpace> {
+    const pool = await this.rootPool();
+    const r = await this.client.get<PoolResources>(`/1.0/storage-pools/${encodeURIComponent(pool)}/resources`);
+    const total = bytesOf(r?.space?.total);
+    const used = bytesOf(r?.space?.used);
+    return { where: `lxd:${pool}`, total, free: Math.max(0, Math.min(total, total - used)) };
+  }
+
+  /** One listing with state per space: LXD's root disk usage, or null when its driver reports none. */
+  async usage(owner: string): Promise<ObjectUsage[]> {
+    return (await this.listed(owner, 2)).map(({ space, inst }) => {
+      const usage = inst.state?.disk?.['root']?.usage;
+      return { ref: { space, name: inst.name }, tags: tagsOf(inst.config), bytes: typeof usage === 'number' && usage >= 0 ? Math.trunc(usage) : null };
+    });
   }
 
   async readFile(ref: ObjectRef, path: string): Promise<FileInfo | null> {
@@ -425,7 +480,21 @@ export class LxdAdapter implements Backend {
   async exec(ref: ObjectRef, req: ExecRequest): Promise<ExecResult> {
     const inst = await this.owned(ref);
     if (inst.status !== 'Running') throw new BackendError('INVALID', `${ref.name} is not running; start it before running a hook in it`, { ref });
-    return runHook(this.client, ref.name, this.project(ref.space), req);
+    try {
+      return await runHook(this.client, ref.name, this.project(ref.space), req);
+    } catch (e) {
+      const stderr = e instanceof BackendError && e.code === 'EXEC_FAILED' ? String(e.info['stderr'] ?? '') : '';
+      if (!DISK_FULL.test(stderr)) throw e;
+      // The hook failed for want of room: what the user must fix is the pool, not the hook.
+      const err = e as BackendError;
+      const pool = (inst.expanded_devices?.['root'] ?? inst.devices['root'])?.['pool'] ?? (await this.rootPool().catch(() => '?'));
+      const line = stderr.split('\n').filter((l) => DISK_FULL.test(l)).pop()?.trim() ?? '';
+      throw new BackendError(
+        'NO_SPACE',
+        `hook in ${ref.name} exited ${String(err.info['exitCode'])}: the LXD storage pool ${pool} holding it is full (${line}); free space there and run it again`,
+        { ...err.info },
+      );
+    }
   }
 
   private rootDevice(): Record<string, Record<string, string>> {
@@ -440,6 +509,11 @@ export class LxdAdapter implements Backend {
 function scratchDeviceOf(inst: LxdInstance): Record<string, Record<string, string>> {
   const d = inst.devices[SCRATCH_DEVICE];
   return d ? { [SCRATCH_DEVICE]: d } : {};
+}
+
+/** A byte count LXD reported, as a non-negative integer (absent: 0). */
+function bytesOf(n: unknown): number {
+  return typeof n === 'number' && Number.isFinite(n) && n > 0 ? Math.trunc(n) : 0;
 }
 
 function cmp(a: string, b: string): number {

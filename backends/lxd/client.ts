@@ -57,6 +57,8 @@ export interface LxdInstance {
   architecture: string;
   config: Record<string, string>;
   devices: Record<string, Record<string, string>>;
+  /** The devices with the profiles' merged in (where the root disk usually comes from). */
+  expanded_devices?: Record<string, Record<string, string>>;
   profiles: string[];
   ephemeral: boolean;
   description: string;

@@ -13,6 +13,9 @@ import { BackendError } from '../types.ts';
 import type { LxdClient, LxdOperation } from './client.ts';
 
 const STDERR_TAIL = 4096;
+
+/** What a hook's stderr says when the disk or a quota is full (the adapter raises `NO_SPACE`). */
+export const DISK_FULL = /No space left on device|Disk quota exceeded/i;
 const MARKER = 'ATELIER_EXEC_ID';
 
 export async function runHook(client: LxdClient, name: string, project: string, req: ExecRequest): Promise<ExecResult> {

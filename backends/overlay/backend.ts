@@ -23,15 +23,16 @@
 import { writeFile, lstat, readFile as readFileFs, readlink } from 'node:fs/promises';
 import { join, normalize } from 'node:path';
 import { BackendError } from '../types.ts';
-import type { CopyRequest, CreateRequest, ExecRequest, ExecResult, FileInfo, ObjectInfo, ObjectRef } from '../types.ts';
+import type { CopyRequest, CreateRequest, DiskSpace, ExecRequest, ExecResult, FileInfo, ObjectInfo, ObjectRef, ObjectUsage } from '../types.ts';
 import type { View } from './drivers.ts';
-import type { Store } from './store.ts';
+import type { ScratchMeta, Store } from './store.ts';
 import { sameRef } from './store.ts';
 import type { ObjectMeta } from './meta.ts';
 import { assertOwned, checkName, checkRef, cleanTags, newIdentity, toInfo, META_VERSION } from './meta.ts';
 import { runHook } from './exec.ts';
 import type { StoreLock } from './lock.ts';
-import { toBackendError } from './fsutil.ts';
+import { DISK_FULL, toBackendError } from './fsutil.ts';
+import { allocatedBytes, ownDirs, spaceOf } from './usage.ts';
 
 export class OverlayAdapter {
   readonly kind = 'overlay';
@@ -47,7 +48,7 @@ export class OverlayAdapter {
     try {
       return await this.lock.run(fn);
     } catch (e) {
-      throw toBackendError(e, what);
+      throw this.port(e, what);
     }
   }
 
@@ -55,8 +56,34 @@ export class OverlayAdapter {
     try {
       return await fn();
     } catch (e) {
-      throw toBackendError(e, what);
+      throw this.port(e, what);
     }
+  }
+
+  /**
+   * `locked`, for calls that make objects: when `fn` fails (a full disk half-way through), the
+   * blobs it made already (a new upper, a frozen copy) are collected before the lock is released,
+   * so a failed call leaves no directory behind. Refusals (`ALREADY_EXISTS`, `NOT_OWNED`...) are
+   * raised before anything is made and skip the sweep.
+   */
+  private makeLocked<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return this.locked(what, async () => {
+      try {
+        return await fn();
+      } catch (e) {
+        const code = toBackendError(e, what).code;
+        if (code === 'NO_SPACE' || code === 'INTERNAL' || code === 'UNAVAILABLE') await this.store.gc().catch(() => undefined);
+        throw e;
+      }
+    });
+  }
+
+  /** Any error as a `BackendError`; a full disk's message names the store, which users must clear. */
+  private port(e: unknown, what: string): BackendError {
+    const err = toBackendError(e, what);
+    const root = this.store.layout.root;
+    if (err.code !== 'NO_SPACE' || err.message.includes(root)) return err;
+    return new BackendError('NO_SPACE', `${err.message} (the disk holding the overlay store ${root} is full)`, { ...err.info, store: root });
   }
 
   private async info(meta: ObjectMeta): Promise<ObjectInfo> {
@@ -74,7 +101,7 @@ export class OverlayAdapter {
   async create(req: CreateRequest): Promise<ObjectInfo> {
     checkRef(req.target, req.tags);
     if (req.target.space !== 'workshops') throw new BackendError('INVALID', 'create makes instances; layers are made by copy', { ref: req.target });
-    return this.locked(`create ${req.target.name}`, async () => {
+    return this.makeLocked(`create ${req.target.name}`, async () => {
       const s = this.store;
       const existing = await s.meta(req.target);
       if (existing && !req.refresh) throw new BackendError('ALREADY_EXISTS', `${req.target.name} already exists`, { ref: req.target });
@@ -113,7 +140,7 @@ export class OverlayAdapter {
   async copy(req: CopyRequest): Promise<ObjectInfo> {
     checkRef(req.source);
     checkRef(req.target, req.tags);
-    return this.locked(`copy ${req.source.name} -> ${req.target.name}`, async () => {
+    return this.makeLocked(`copy ${req.source.name} -> ${req.target.name}`, async () => {
       const s = this.store;
       if (sameRef(req.source, req.target)) throw new BackendError('INVALID', 'cannot copy an object onto itself');
       let src = await s.mustMeta(req.source);
@@ -208,7 +235,16 @@ export class OverlayAdapter {
       const { exitCode, stdout, stderr } = await runHook(rootfs, req);
       return { exitCode, stdout, stderr };
     } catch (e) {
-      throw toBackendError(e, `exec ${ref.name}`);
+      const err = this.port(e, `exec ${ref.name}`);
+      const stderr = String(err.info['stderr'] ?? '');
+      if (err.code !== 'EXEC_FAILED' || !DISK_FULL.test(stderr)) throw err;
+      // The hook failed for want of room: what the user must fix is the store's disk, not the hook.
+      const line = stderr.split('\n').filter((l) => DISK_FULL.test(l)).pop()?.trim() ?? '';
+      throw new BackendError(
+        'NO_SPACE',
+        `hook in ${ref.name} exited ${String(err.info['exitCode'])}: the disk holding the overlay store ${this.store.layout.root} is full (${line}); free space there and run it again`,
+        { ...err.info },
+      );
     }
   }
 
@@ -223,10 +259,37 @@ export class OverlayAdapter {
   }
 
   async list(owner: string): Promise<ObjectInfo[]> {
-    return this.unlocked('list', async () => {
-      const metas = (await this.store.allMetas()).filter((m) => m.tags?.owner === owner);
-      metas.sort((a, b) => (a.ref.space === b.ref.space ? (a.ref.name < b.ref.name ? -1 : a.ref.name > b.ref.name ? 1 : 0) : a.ref.space === 'layers' ? -1 : 1));
-      return Promise.all(metas.map((m) => this.info(m)));
+    return this.unlocked('list', async () => Promise.all((await this.owned(owner)).map((m) => this.info(m))));
+  }
+
+  /** `owner`'s metas in `list` order: by space (layers first), then name. */
+  private async owned(owner: string): Promise<ObjectMeta[]> {
+    const metas = (await this.store.allMetas()).filter((m) => m.tags?.owner === owner);
+    metas.sort((a, b) => (a.ref.space === b.ref.space ? (a.ref.name < b.ref.name ? -1 : a.ref.name > b.ref.name ? 1 : 0) : a.ref.space === 'layers' ? -1 : 1));
+    return metas;
+  }
+
+  // diskSpace and usage only read, without the lock (like list): the engine asks for room before
+  // each command, and a walk of a large store must not stall the commands of other workshops.
+  async diskSpace(): Promise<DiskSpace> {
+    return this.unlocked('diskSpace', () => spaceOf(this.store.layout.root));
+  }
+
+  /** Each object's own directories' allocated bytes (which those are: `usage.ts`). */
+  async usage(owner: string): Promise<ObjectUsage[]> {
+    return this.unlocked('usage', async () => {
+      const s = this.store;
+      const metas = await this.owned(owner);
+      const baseBlobs = new Set(await s.bases.liveBlobs());
+      const scratches = new Map<string, ScratchMeta | null>();
+      const out: ObjectUsage[] = [];
+      for (const m of metas) {
+        if (m.scratch && !scratches.has(m.scratch)) scratches.set(m.scratch, await s.scratchMeta(m.scratch));
+        const scratch = m.scratch ? (scratches.get(m.scratch) ?? null) : null;
+        const bytes = await allocatedBytes(ownDirs(s.layout, m, scratch, baseBlobs));
+        out.push({ ref: { space: m.ref.space, name: m.ref.name }, tags: m.tags, bytes });
+      }
+      return out;
     });
   }
 

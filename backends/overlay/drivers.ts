@@ -55,12 +55,20 @@ export interface Driver {
   view(blobs: readonly string[]): Promise<View>;
 }
 
-/** Create a blob by filling a temp directory and renaming it into `blobs/` (crash-atomic). */
+/**
+ * Create a blob by filling a temp directory and renaming it into `blobs/` (crash-atomic). A fill
+ * that fails (a full disk mid-copy) has its temp directory removed at once, giving the room back.
+ */
 export async function newBlob(layout: Layout, fill: (dir: string) => Promise<void>): Promise<string> {
   const tmp = await layout.tempDir('blob');
-  await fill(tmp);
   const id = randomId(8);
-  await layout.commitDir(tmp, layout.blobPath(id));
+  try {
+    await fill(tmp);
+    await layout.commitDir(tmp, layout.blobPath(id));
+  } catch (e) {
+    await removeTree(tmp).catch(() => undefined);
+    throw e;
+  }
   return id;
 }
 

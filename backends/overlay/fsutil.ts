@@ -32,7 +32,13 @@ export interface RunOptions {
   allowFailure?: boolean;
 }
 
-/** Run a host program and collect its output. Throws `INTERNAL` on a non-zero exit unless allowed. */
+/** What a host tool (cp, tar, mount, a hook's shell) prints when the disk or a quota is full. */
+export const DISK_FULL = /No space left on device|Disk quota exceeded/i;
+
+/**
+ * Run a host program and collect its output. Throws on a non-zero exit unless allowed: `NO_SPACE`
+ * when its stderr says the disk is full (`DISK_FULL`), else `INTERNAL`.
+ */
 export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     execFile(
@@ -47,7 +53,7 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
         }
         const code = err ? (typeof err.code === 'number' ? err.code : err.killed ? 124 : 1) : 0;
         if (code !== 0 && !opts.allowFailure) {
-          const code_ = /No space left/i.test(stderr) ? 'NO_SPACE' : 'INTERNAL';
+          const code_ = DISK_FULL.test(stderr) ? 'NO_SPACE' : 'INTERNAL';
           reject(new BackendError(code_, `${cmd} ${args.join(' ')} exited ${code}: ${tail(stderr)}`, { cmd, exitCode: code }));
           return;
         }
@@ -86,12 +92,18 @@ export async function writeFileAtomic(path: string, data: string): Promise<void>
   const tmp = join(dirname(path), `.${basename(path)}.${randomId(4)}.tmp`);
   const fh = await open(tmp, 'w', 0o644);
   try {
-    await fh.writeFile(data, 'utf8');
-    await fh.sync();
-  } finally {
-    await fh.close();
+    try {
+      await fh.writeFile(data, 'utf8');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    // A full disk fails the write: leave no half-written temp file beside the target.
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw e;
   }
-  await rename(tmp, path);
   await fsyncDir(dirname(path));
 }
 

@@ -18,7 +18,7 @@ import { join, relative } from 'node:path';
 import { BackendError } from '../types.ts';
 import { EMPTY_BLOB } from './layout.ts';
 import type { Layout } from './layout.ts';
-import { removeTree, run, tail } from './fsutil.ts';
+import { DISK_FULL, removeTree, run, tail } from './fsutil.ts';
 
 /** Mount data must fit in one page; keep a margin for the fixed options the kernel appends. */
 export const MOUNT_DATA_LIMIT = 3800;
@@ -52,7 +52,9 @@ export async function mountOverlay(layout: Layout, spec: OverlaySpec): Promise<v
   const opts = overlayOptions(spec);
   const r = await run('mount', ['-t', 'overlay', 'overlay', '-o', opts, spec.target], { cwd: layout.blobs, allowFailure: true });
   if (r.code !== 0) {
-    throw new BackendError('INTERNAL', `overlay mount on ${spec.target} failed: ${tail(r.stderr)}`, { options: opts });
+    // The kernel creates the work directory's `work/` at mount time: on a full disk that fails.
+    const code = DISK_FULL.test(r.stderr) ? 'NO_SPACE' : 'INTERNAL';
+    throw new BackendError(code, `overlay mount on ${spec.target} failed: ${tail(r.stderr)}`, { options: opts });
   }
 }
 

@@ -77,8 +77,8 @@ export class Store {
   /** Create a new object directory atomically (temp, meta, rename). Taken: `ALREADY_EXISTS`. */
   async createObject(meta: ObjectMeta): Promise<void> {
     const tmp = await this.layout.tempDir('object');
-    await writeFileAtomic(join(tmp, 'meta.json'), JSON.stringify(meta, null, 2) + '\n');
     try {
+      await writeFileAtomic(join(tmp, 'meta.json'), JSON.stringify(meta, null, 2) + '\n');
       await this.layout.commitDir(tmp, this.layout.objectDir(meta.ref));
     } catch (e) {
       await removeTree(tmp);
@@ -123,8 +123,14 @@ export class Store {
     const have = await this.scratchMeta(key);
     if (have) return have;
     const tmp = await this.layout.tempDir('scratch');
-    const s: ScratchMeta = { key, chain: [...chain], upper: await this.driver.newUpper(chain) };
-    await writeFileAtomic(join(tmp, 'meta.json'), JSON.stringify(s, null, 2) + '\n');
+    let s: ScratchMeta;
+    try {
+      s = { key, chain: [...chain], upper: await this.driver.newUpper(chain) };
+      await writeFileAtomic(join(tmp, 'meta.json'), JSON.stringify(s, null, 2) + '\n');
+    } catch (e) {
+      await removeTree(tmp); // a full disk: nothing half-made stays (the upper goes with the next gc)
+      throw e;
+    }
     try {
       await this.layout.commitDir(tmp, this.layout.scratchDir(key));
       return s;

@@ -11,6 +11,7 @@
  * - `execution`: hooks (output, env, EXEC_FAILED with the exit status, running required) and
  *   transient containers (IN_USE on their source, shared scratch).
  * - `filesystem`: content through chains of copies (`cases/filesystem.ts`).
+ * - `space`: `diskSpace` and `usage` (`cases/space.ts`).
  *
  * @example
  * ```ts
@@ -21,11 +22,12 @@ import { executionCases } from './cases/execution.ts';
 import { filesystemCases } from './cases/filesystem.ts';
 import { identityCases } from './cases/identity.ts';
 import { lifecycleCases } from './cases/lifecycle.ts';
+import { spaceCases } from './cases/space.ts';
 import type { Make } from './cases/types.ts';
 
 export type { Fixture, Make } from './cases/types.ts';
 
-export type ConformanceArea = 'lifecycle' | 'identity' | 'execution' | 'filesystem';
+export type ConformanceArea = 'lifecycle' | 'identity' | 'execution' | 'filesystem' | 'space';
 
 export interface ConformanceOptions {
   /** Areas to leave out, e.g. `['filesystem']` while an adapter cannot read files yet. */
@@ -37,6 +39,7 @@ const AREAS: ReadonlyArray<[ConformanceArea, (name: string, make: Make) => void]
   ['identity', identityCases],
   ['execution', executionCases],
   ['filesystem', filesystemCases],
+  ['space', spaceCases],
 ];
 
 /** Register (and run) every conformance suite against the backends `make` produces. */

@@ -200,4 +200,50 @@ true`,
   assert.is(x.info['exitCode'], 3);
 });
 
+f('diskSpace: capacity (default 1 TiB) minus the UTF-8 bytes of every tree, scratches once; not enforced', async () => {
+  const d0 = await createFakeBackend().diskSpace();
+  assert.equal(d0, { where: 'memory', total: 2 ** 40, free: 2 ** 40 });
+  const b = createFakeBackend({ capacityBytes: 1_000_000 });
+  const w = WS('w');
+  await b.create({ target: w, source: { base: 'busybox' }, tags: tags('workshop') });
+  const base = (await b.usage('alice'))[0]!.bytes!;
+  assert.ok(base > 0, 'a base tree holds some bytes');
+  assert.equal(await b.diskSpace(), { where: 'memory', total: 1_000_000, free: 1_000_000 - base });
+  await b.start(w);
+  await b.exec(w, { script: 'printf "%s" "héllo" > "${ATELIER_ROOTFS%/}/etc/utf8"\nln -s /etc/utf8 "${ATELIER_ROOTFS%/}/etc/link"\nmkdir -p "${ATELIER_ROOTFS%/}/opt/d"' });
+  assert.is((await b.usage('alice'))[0]!.bytes, base + 6, 'é is two bytes; symlinks and directories count nothing');
+  await b.copy({ source: w, target: LY('l'), tags: tags('sdk') });
+  const src = { object: LY('l'), scratch: 'k' };
+  await b.create({ target: WS('c-1'), source: src, tags: tags('container') });
+  await b.create({ target: WS('c-2'), source: src, tags: tags('container') });
+  b.plant(WS('unowned'), { files: { '/': { type: 'dir', mode: 0o755, uid: 0, gid: 0 }, '/f': { type: 'file', mode: 0o644, uid: 0, gid: 0, content: 'abc' } } });
+  const used = await b.usage('alice');
+  assert.equal(used.map((u) => [u.ref.name, u.bytes]), [['l', base + 6], ['c-1', base + 6], ['c-2', base + 6], ['w', base + 6]]);
+  // w, l, the shared scratch once, and the unowned object: every tree the fake holds.
+  assert.is((await b.diskSpace()).free, 1_000_000 - 3 * (base + 6) - 3);
+  const tiny = createFakeBackend({ capacityBytes: 10 });
+  await tiny.create({ target: w, source: { base: 'busybox' }, tags: tags('workshop') });
+  assert.equal(await tiny.diskSpace(), { where: 'memory', total: 10, free: 0 });
+  for (const bad of [0, -1, 1.5, Number.NaN, 2 ** 60]) {
+    assert.throws(() => createFakeBackend({ capacityBytes: bad }), (e: unknown) => isBackendError(e, 'INVALID'), String(bad));
+  }
+});
+
+f('diskSpace and usage read the environment: not recorded, outside the fault plan, refused only when the fake is down', async () => {
+  const b = createFakeBackend();
+  await b.create({ target: WS('w'), source: { base: 'busybox' }, tags: tags('workshop') });
+  b.clearCalls();
+  await b.diskSpace();
+  await b.usage('alice');
+  assert.equal(b.trace({ readOnly: true }), [], 'not in the call log');
+  b.setFaultPlan({ rules: [{ call: '*', when: 'before', action: 'fail', code: 'NO_SPACE' }] });
+  await b.diskSpace();
+  await b.usage('alice');
+  assert.is(await code(b.start(WS('w'))), 'NO_SPACE', "the '*' rule was not spent on them");
+  b.setFaultPlan(null);
+  b.setAvailable(false);
+  assert.is(await code(b.diskSpace()), 'UNAVAILABLE');
+  assert.is(await code(b.usage('alice')), 'UNAVAILABLE');
+});
+
 f.run();

@@ -225,6 +225,61 @@ if (!avail.ok) {
     assert.is((await b.list(owner)).length, 0);
   });
 
+  t('diskSpace: the pool new instances go to (the profile\'s root disk, or the pool option), from its resources', async () => {
+    const profile = await raw.get<{ devices: Record<string, Record<string, string>> }>('/1.0/profiles/default');
+    const pool = Object.values(profile.devices).find((d) => d.type === 'disk' && d.path === '/')!['pool']!;
+    const d = await b.diskSpace();
+    assert.is(d.where, `lxd:${pool}`);
+    const res = await raw.get<{ space: { used: number; total: number } }>(`/1.0/storage-pools/${pool}/resources`);
+    assert.is(d.total, res.space.total);
+    // Others write to the pool meanwhile: free is the pool's total minus used, give or take that.
+    assert.ok(Math.abs(d.free - (res.space.total - res.space.used)) < 256 * 1024 * 1024, `free ${d.free} vs ${res.space.total - res.space.used}`);
+    const pools = (await raw.get<string[]>('/1.0/storage-pools')).map((p) => p.split('/').pop()!);
+    const other = pools.find((p) => p !== pool);
+    if (other) {
+      const onOther = createLxdBackend({ owner, socket: LXD_SOCKET, pool: other });
+      try {
+        assert.is((await onOther.diskSpace()).where, `lxd:${other}`);
+      } finally {
+        await onOther.close();
+      }
+    }
+    const missing = createLxdBackend({ owner, socket: LXD_SOCKET, pool: 'no-such-pool' });
+    await rejects(missing.diskSpace(), 'NOT_FOUND');
+    await missing.close();
+  });
+
+  t('usage: LXD\'s root disk usage per object, null on a dir pool (no quotas)', async () => {
+    const ws = WS('use-1');
+    await b.create({ target: ws, source: { base: LXD_BASE }, tags: tags('u1', 'workshop') });
+    const used = await b.usage(owner);
+    assert.equal(used.map((u) => u.ref), (await b.list(owner)).map((o) => o.ref));
+    const mine = used.find((u) => u.ref.name === ws.name)!;
+    const inst = await raw.get<LxdInstance & { expanded_devices: Record<string, Record<string, string>> }>(`/1.0/instances/${ws.name}`, { project: wsProject });
+    const pool = await raw.get<{ driver: string }>(`/1.0/storage-pools/${inst.expanded_devices['root']!['pool']}`);
+    if (pool.driver === 'dir') assert.is(mine.bytes, null, 'the dir driver without a quota reports no usage');
+    else assert.ok(mine.bytes === null || mine.bytes >= 0);
+    await b.remove(ws);
+  });
+
+  t('a hook failing because the disk is full is NO_SPACE, with the exit status and output', async () => {
+    const ws = WS('full-1');
+    await b.create({ target: ws, source: { base: LXD_BASE }, tags: tags('f1', 'workshop') });
+    await b.start(ws);
+    try {
+      await b.exec(ws, { script: 'echo partial\necho "sh: write error: No space left on device" >&2\nexit 1' });
+      assert.unreachable('the hook failed');
+    } catch (e) {
+      assert.ok(isBackendError(e, 'NO_SPACE'), `NO_SPACE, got ${String(e)}`);
+      assert.is(e.info['exitCode'], 1);
+      assert.is(e.info['stdout'], 'partial\n');
+      assert.match(String(e.info['stderr']), /No space left on device/);
+      assert.match(e.message, /storage pool \S+ holding it is full/);
+    }
+    await rejects(b.exec(ws, { script: 'echo "disk quota is fine" >&2\nexit 4' }), 'EXEC_FAILED');
+    await b.remove(ws);
+  });
+
   t('an absent socket is UNAVAILABLE', async () => {
     const gone = createLxdBackend({ owner, socket: '/nonexistent/lxd.socket' });
     await rejects(gone.list(owner), 'UNAVAILABLE');

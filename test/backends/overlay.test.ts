@@ -12,6 +12,7 @@ import type { ObjectRef, Tags } from '../../backends/types.ts';
 import { fitsOneMount, mountPoints } from '../../backends/overlay/mounts.ts';
 import { runConformance } from './conformance.ts';
 import { rejects } from './cases/fixture.ts';
+import { bigFileScript } from './cases/space.ts';
 import { overlayFixture, releaseMounts } from './overlay-env.ts';
 import type { OverlayFixture } from './overlay-env.ts';
 
@@ -270,6 +271,37 @@ t('copy driver: nothing is ever mounted', withFixture('copy', async (f) => {
   await f.backend.copy({ source: ws, target: LY('l'), tags: tags('sdk') });
   assert.is((await f.backend.readFile(LY('l'), '/etc/c'))?.content, 'c\n');
   assert.equal((await mountPoints()).filter((m) => m.startsWith(f.dir)), []);
+}));
+
+t('usage: a workshop is charged its upper, a layer the blob it froze, a hard-linked file once', withFixture('overlayfs', async (f) => {
+  const K = 1024;
+  const ws = await workshop(f);
+  const bytes = async (name: string) => (await f.backend.usage('alice')).find((u) => u.ref.name === name)!.bytes!;
+  const fresh = await bytes('w');
+  assert.ok(fresh < 64 * K, `a fresh workshop holds next to nothing of its own (${fresh})`);
+  await f.backend.exec(ws, { script: bigFileScript('/var/big') });
+  const written = await bytes('w');
+  assert.ok(written - fresh >= 256 * K, `the upper holds the 256 KiB file (${written})`);
+  await f.backend.exec(ws, { script: `ln ${P('/var/big')} ${P('/var/link')}` });
+  assert.ok((await bytes('w')) - written < 16 * K, 'the hard link is counted once');
+  await f.backend.copy({ source: ws, target: LY('l'), tags: tags('sdk') });
+  assert.ok((await bytes('l')) >= 256 * K, 'the layer holds the blob it froze');
+  assert.ok((await bytes('w')) < 64 * K, 'the workshop holds only its new, empty upper');
+  // A layer copied from an untouched workshop ends with the base's blob: it holds nothing of its own.
+  await f.backend.create({ target: WS('plain'), source: { base: f.backend.defaultBase }, tags: tags('workshop') });
+  await f.backend.copy({ source: WS('plain'), target: LY('plain-l'), tags: tags('sdk') });
+  assert.ok((await bytes('plain-l')) < 64 * K, 'no base blob is charged to a layer');
+  const d = await f.backend.diskSpace();
+  assert.is(d.where, f.backend.root);
+}));
+
+t('usage on the copy driver: every object holds a full tree', withFixture('copy', async (f) => {
+  const ws = await workshop(f);
+  await f.backend.exec(ws, { script: bigFileScript('/var/big') });
+  await f.backend.copy({ source: ws, target: LY('l'), tags: tags('sdk') });
+  const used = await f.backend.usage('alice');
+  assert.equal(used.map((u) => u.ref.name), ['l', 'w']);
+  for (const u of used) assert.ok(u.bytes! >= 256 * 1024, `${u.ref.name} holds a full tree with the 256 KiB file (${u.bytes})`);
 }));
 
 t.run();

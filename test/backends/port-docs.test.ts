@@ -35,7 +35,7 @@ const TYPES = join(ROOT, 'backends/types.ts');
 const OVERLAY_ADAPTER = join(ROOT, 'backends/overlay/backend.ts');
 
 /** The calls whose docs must carry an example. */
-const MAIN_CALLS = ['create', 'copy', 'remove', 'exec', 'inspect', 'list', 'readFile'];
+const MAIN_CALLS = ['create', 'copy', 'remove', 'exec', 'inspect', 'list', 'readFile', 'diskSpace', 'usage'];
 
 interface Example {
   /** Where it comes from, e.g. `types.ts header` or `Backend.create`. */

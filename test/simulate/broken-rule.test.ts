@@ -7,29 +7,29 @@ import { SIM_SEED } from './budget.ts';
 
 // The harness must catch a reconciliation that is wrong. Break one rule of the probe table on
 // purpose: a pending effect is taken as done without probing the backend ("trust the request").
-// `recoverOp` below is reconcile.ts's with that one rule changed. The prototype is restored
+// `recover` below is reconcile.ts's with that one rule changed. The prototype is restored
 // afterwards: uvu runs every test file in one process.
-type Patchable = { recoverOp(this: { host: ReconcileHost }, opId: string): Promise<void> };
+type Patchable = { recover(this: { host: ReconcileHost }, opId: string): Promise<unknown> };
 
-async function trustingRecoverOp(this: { host: ReconcileHost }, opId: string): Promise<void> {
+async function trustingRecover(this: { host: ReconcileHost }, opId: string): Promise<unknown> {
   const h = this.host;
   const op = h.world.durable.ops[opId]!;
   // The broken rule: no probe, every pending effect "happened".
   if (op.pending) await h.record([{ type: 'effect.observed', key: op.workshop, data: { op: opId, phase: op.phase, step: op.step, at: h.clock(), observation: { present: true }, decision: 'done', row: 'trusted' } }]);
   const events = decide(h.world, { type: 'interrupted', op: opId, at: h.clock() });
-  if (events.length > 0) await h.drive(op.workshop, opId, events);
+  return events.length > 0 ? h.drive(op.workshop, opId, events) : undefined;
 }
 
 test('a broken reconciliation rule (pending effects trusted, not probed) is caught by an invariant', async () => {
   const proto = Reconciler.prototype as unknown as Patchable;
-  const original = proto.recoverOp;
-  proto.recoverOp = trustingRecoverOp;
+  const original = proto.recover;
+  proto.recover = trustingRecover;
   try {
     const r = await simulate({ seed: SIM_SEED, runs: 60, commands: 40, failureDir: `${process.env.TMPDIR ?? '/tmp'}/atelier-sim-mutant-${process.pid}` });
     assert.ok(r.failure, 'the simulation did not notice a reconciliation that trusts pending effects');
     console.log(`broken rule caught after ${r.runs} runs: ${r.failure!.message.split('\n')[0]!.slice(0, 200)}`);
   } finally {
-    proto.recoverOp = original;
+    proto.recover = original;
   }
 });
 
