@@ -4,6 +4,10 @@
  * - `replay.full.1m`: events/s folding a 1,000,000-record journal from scratch (open, verify, parse,
  *   upcast, fold). Baseline: only reading the same segment files and `JSON.parse`-ing each line.
  *   Target: >= 250k events/s (so no xstate `transition()` and no immer `produce` per event).
+ * - `replay.diff.1m`: ms for `atelier replay diff 1 LAST` over the same 1M-record journal (the
+ *   debugger's read, with no lock: read every record, fold to the first point, copy the state, fold
+ *   on to the last, diff the two states). Baseline: a full replay of the same journal in ms (what
+ *   `replay.full.1m` times). Target: ratio <= 1.2.
  * - `startup.checkpoint.1m`: time to open an engine over the same 1M-record history with a
  *   checkpoint and a 10k-record tail, as a ratio to opening it with a full replay. Target <= 5%.
  *   Both open with `reconcile: false`: the bench backend holds none of the million-event history's
@@ -29,6 +33,7 @@ import { segmentName } from '../events/segments.ts';
 import { planLaunch, planRefresh } from '../machines/plan.ts';
 import { openEngineImpl as openEngine } from '../engine/engine.ts';
 import { openFolded, replay } from '../engine/replay.ts';
+import { streamDiff } from '../replay/walk.ts';
 import type { BenchEntry, Figure } from './run.ts';
 
 const TOTAL = Number(process.env.ATELIER_BENCH_EVENTS ?? 1_000_000);
@@ -141,6 +146,25 @@ export const figures: BenchEntry[] = [
       const base = parseBaseline(dir);
       const r = await fullReplay(dir);
       return { name: 'replay.full.1m', value: Math.round(r.events / r.seconds), unit: 'events/s', baseline: Math.round(base.lines / base.seconds), events: r.events, target: '>= 250000 events/s' };
+    },
+  },
+  {
+    name: 'replay.diff.1m',
+    async run(): Promise<Figure> {
+      const { dir, seq } = sharedHistory();
+      // Alternated, best of two each: the first pass over a million records pays for the page cache and the JIT.
+      let fullMs = Infinity;
+      let ms = Infinity;
+      let changes = 0;
+      for (let round = 0; round < 2; round++) {
+        fullMs = Math.min(fullMs, (await fullReplay(dir)).seconds * 1000);
+        const t0 = performance.now();
+        const d = await streamDiff(join(dir, 'journal'), 1, seq);
+        ms = Math.min(ms, performance.now() - t0);
+        if (d.scan.last !== seq) throw new Error(`the diff read ${d.scan.last} records of ${seq}`);
+        changes = d.changes.length;
+      }
+      return { name: 'replay.diff.1m', value: Math.round(ms), unit: 'ms', baseline: Math.round(fullMs), events: seq, changes, target: 'ratio <= 1.2' };
     },
   },
   {

@@ -136,15 +136,61 @@ export function buildProgram(
     .command('list')
     .description('list the bases the backend knows, marking the default')
     .action((_o, c: Command) => act((ctx) => cmd.baseList(ctx), c));
-  program
+  const replay = program
     .command('replay')
-    .description('the replay debugger: read the journal (no lock, no repair), show each decision and the state at any point')
-    .option('--until <seq>', 'fold only up to this sequence number', (v) => positiveInt('--until', v))
+    .description('the replay debugger: read a journal (no lock, no repair, no backend) and explain it; `atelier replay` alone lists the records and the state')
+    .option('--journal <dir>', "a journal copied from anywhere: its directory, the state directory holding it, or a crash image (default: the state directory's)");
+  replay
+    .command('events', { isDefault: true })
+    .description('the records as the decisions they record (with --events or a filter), and the state folded up to --until')
+    .option('--until <seq>', 'fold only up to this sequence number', (v) => seqArg('--until', v))
+    .option('--workshop <name>', 'only this workshop (its records, ops and objects)')
+    .option('--op <id>', "only this op's records")
+    .option('--type <types>', 'only these record types, comma-separated (effect.* for a family)')
+    .option('--failures', 'only failures: failed steps, undo phases, ops not done, objects found missing')
+    .option('--events', 'print every record (implied by --op, --type and --failures)')
+    .action((o: ReplayEventsOptions, c: Command) => act(async (ctx) => (await import('./replay/events.ts')).replayCommand(ctx, { ...o, ...journalOf(c) }), c));
+  replay
+    .command('at')
+    .description('the state right after record SEQ (0: before the first)')
+    .argument('<seq>', 'sequence number', (v: string) => seqArg('SEQ', v))
     .option('--workshop <name>', 'only this workshop')
-    .option('--events', 'print every record as the decision it records')
-    .action((o: { until?: number; workshop?: string; events?: boolean }, c: Command) =>
-      act(async (ctx) => (await import('./replay.ts')).replayCommand(ctx, o), c),
-    );
+    .action((seq: number, o: { workshop?: string }, c: Command) => act(async (ctx) => (await import('./replay/events.ts')).replayAtCommand(ctx, seq, { ...o, ...journalOf(c) }), c));
+  replay
+    .command('diff')
+    .description('what changed in the state between two sequence numbers: a structural diff')
+    .argument('<a>', 'from this sequence number', (v: string) => seqArg('A', v))
+    .argument('<b>', 'to this one', (v: string) => seqArg('B', v))
+    .option('--workshop <name>', "only this workshop's changes")
+    .action((a: number, b: number, o: { workshop?: string }, c: Command) => act(async (ctx) => (await import('./replay/diff.ts')).replayDiffCommand(ctx, a, b, { ...o, ...journalOf(c) }), c));
+  replay
+    .command('why')
+    .description("the chain of decisions behind a workshop's status: its ops, their steps, failures, undo, what reconciliation observed and which table row decided")
+    .argument('<name>', 'workshop name')
+    .option('--until <seq>', 'explain the status it had after this record', (v) => seqArg('--until', v))
+    .option('--all', 'also the ops of earlier workshops of that name (removed, or launches undone)')
+    .action((name: string, o: { until?: number; all?: boolean }, c: Command) => act(async (ctx) => (await import('./replay/why.ts')).replayWhyCommand(ctx, name, { ...o, ...journalOf(c) }), c));
+  replay
+    .command('bisect')
+    .description('the first record after which an invariant fails (exit 1), or exit 0 when none does; invariants: held, one-op, stash, settled')
+    .option('--invariant <name>', 'check only this invariant (repeat, or comma-separate)', (v: string, prev: string[] = []) => [...prev, v])
+    .action((o: { invariant?: string[] }, c: Command) => act(async (ctx) => (await import('./replay/bisect.ts')).replayBisectCommand(ctx, { ...o, ...journalOf(c) }), c));
+  replay
+    .command('reconcile')
+    .description('what reconciliation would decide for this journal and an inventory of a backend (atelier inventory --json), touching nothing')
+    .requiredOption('--inventory <file>', 'the inventory: atelier inventory --json > FILE on the host')
+    .option('--at <time>', "the time reconciliation's records carry (ISO 8601; default: 1 ms after the journal's last record)")
+    .action((o: { inventory: string; at?: string }, c: Command) => act(async (ctx) => (await import('./replay/reconcile.ts')).replayReconcileCommand(ctx, { ...o, ...journalOf(c) }), c));
+  replay
+    .command('html')
+    .description('write the journal as one self-contained HTML timeline (no network): lanes, op spans, failures, diffs')
+    .requiredOption('-o, --output <file>', 'the HTML file to write')
+    .action((o: { output: string }, c: Command) => act(async (ctx) => (await import('./replay/html.ts')).replayHtmlCommand(ctx, { ...o, ...journalOf(c) }), c));
+  program
+    .command('inventory')
+    .description('what the backend holds for this user (read-only): save it with --json > FILE for atelier replay reconcile')
+    .option('--owner <name>', "another user's objects (default: yours)")
+    .action((o: { owner?: string }, c: Command) => act(async (ctx) => (await import('./inventory.ts')).inventoryCommand(ctx, o), c));
   program
     .command('simulate')
     .description('property-based simulation against the fake backend (atelier simulate --help)')
@@ -162,10 +208,25 @@ export function buildProgram(
   return program;
 }
 
-function positiveInt(option: string, v: string): number {
+function seqArg(option: string, v: string): number {
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new AtelierError('INVALID_ARGUMENT', `${option} ${JSON.stringify(v)} is not a sequence number: give a whole number, e.g. ${option} 42`);
+  if (v.trim() === '' || !Number.isSafeInteger(n) || n < 0) throw new AtelierError('INVALID_ARGUMENT', `${option} ${JSON.stringify(v)} is not a sequence number: give a whole number, e.g. 42`, { option });
   return n;
+}
+
+interface ReplayEventsOptions {
+  until?: number;
+  workshop?: string;
+  op?: string;
+  type?: string;
+  failures?: boolean;
+  events?: boolean;
+}
+
+/** `--journal`, given to `replay` (before or after its subcommand). */
+function journalOf(c: Command): { journal?: string } {
+  const j = (c.optsWithGlobals() as { journal?: string }).journal;
+  return j === undefined ? {} : { journal: j };
 }
 
 /** Commander's "help or version was printed" outcomes: not failures. */

@@ -7,6 +7,8 @@
  * DIR/fake.json        the fake backend's state when the failure was found (overlay.json: the
  *                      overlay's owned objects as seen through the port, and where its root was)
  * DIR/state/, DIR/run/ the journal (state directory) and the volatile journal at that moment
+ * DIR/timeline.html    that journal as the replay debugger's timeline (`atelier replay html`):
+ *                      open it in a browser to see what the run did up to the failure
  * ```
  * Replaying runs `repro.json`'s steps again from an empty world: ids, clock, the fake's seed,
  * faults and interleavings are all in the steps, so the same failure comes back. A fixed failure
@@ -20,6 +22,8 @@
  */
 import fs from 'node:fs';
 import { join } from 'node:path';
+import { readJournalImage } from '../replay/image.ts';
+import { writeTimeline } from '../replay/timeline/index.ts';
 import { InvariantViolation } from './invariants.ts';
 import { newContext, runStep, type Ctx, type Stats } from './runner.ts';
 import type { SimBackendKind } from './sim-backend.ts';
@@ -62,6 +66,11 @@ export async function writeRepro(dir: string, ctx: Ctx, repro: Repro): Promise<v
     fs.rmSync(join(dir, d), { recursive: true, force: true });
     const from = join(ctx.world.dir, d);
     if (fs.existsSync(from)) fs.cpSync(from, join(dir, d), { recursive: true });
+  }
+  // A damaged journal (the failure may be one) is drawn up to the damage; a timeline that cannot be
+  // written must not hide the reproduction itself, so its error is kept beside it instead.
+  if (fs.existsSync(join(dir, 'state', 'journal'))) {
+    await writeTimeline(join(dir, 'timeline.html'), await readJournalImage(dir)).catch((e: unknown) => fs.writeFileSync(join(dir, 'timeline.error.txt'), `${String(e)}\n`));
   }
 }
 

@@ -19,6 +19,7 @@ import {
   digestOf, inventoryAccounted, InvariantViolation, noLeftoverConflict, noStrayStash, noTransientAfterReboot, ownedObjects,
   reconcileIsDeterministic, refreshPreservesWorkshop, sdkChainsArePrefixes, statesAgree,
 } from './invariants.ts';
+import { firstViolation } from './journal-invariants.ts';
 import { Model, type Cmd, type Ending, type Outcome } from './model.ts';
 import { changed, DEFAULT_VERSION, specOf, WORKSHOPS } from './specs.ts';
 import { identityRenamer, type SimBackendKind } from './sim-backend.ts';
@@ -211,6 +212,9 @@ export function checkAll(ctx: Ctx, reconciled: boolean): void {
   inventoryAccounted(ctx.world, reconciled);
   noStrayStash(ctx.world, ctx.model);
   sdkChainsArePrefixes(ctx.world, ctx.model);
+  // The journal's halves of these, as `atelier replay bisect` checks them on a journal alone.
+  const v = firstViolation(ctx.world.e.folded, null);
+  if (v) throw new InvariantViolation(`${v.invariant.simulation}, journal half "${v.invariant.name}"`, v.message);
 }
 
 export async function runStep(ctx: Ctx, step: Step): Promise<void> {

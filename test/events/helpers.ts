@@ -12,9 +12,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EventInput, JournalRecord } from '../../events/catalogue.ts';
 
-/** A fresh directory under the system temp dir. */
+const made = new Set<string>();
+// The tests leave their directories for inspection while they run; all go when the process exits
+// (hundreds per run used to pile up in /tmp).
+process.once('exit', () => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A fresh directory under the system temp dir, removed when the test process exits. */
 export async function tempDir(label: string): Promise<string> {
-  return fs.promises.mkdtemp(join(tmpdir(), `atelier-${label}-`));
+  const dir = await fs.promises.mkdtemp(join(tmpdir(), `atelier-${label}-`));
+  made.add(dir);
+  return dir;
 }
 
 /** A small, valid event input (a transient container started). */

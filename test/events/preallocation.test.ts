@@ -14,7 +14,7 @@ import { openJournal } from '../../events/journal.ts';
 import { encodeRecord } from '../../events/record.ts';
 import { PREALLOCATED_BATCH_MAX, PREALLOCATED_NAME, UNSYNCED_WINDOW } from '../../events/preallocation.ts';
 import { listSegments, scanSegment, segmentName } from '../../events/segments.ts';
-import { readJournalImage } from '../../cli/replay.ts';
+import { readJournalImage } from '../../replay/image.ts';
 import { lineStarts, rejection, started, tempDir } from './helpers.ts';
 
 async function segments(dir: string): Promise<string[]> {
@@ -53,7 +53,7 @@ test('the next segment is preallocated once the current one is half full, and a 
   assert.ok(firstRecord > 0 && live.subarray(firstRecord).every((b) => b === 0), 'one record, then filler');
   // The replay debugger reads a live journal as start-up would: the filler is not a torn tail.
   const image = await readJournalImage(dir);
-  assert.is(image.torn, null);
+  assert.is(image.damage, null);
   assert.is(image.records.length, seq);
   await journal.close();
   assert.not.ok(fs.existsSync(join(dir, PREALLOCATED_NAME)));

@@ -1,3 +1,5 @@
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decide } from '../../machines/index.ts';
@@ -25,9 +27,16 @@ test('a broken reconciliation rule (pending effects trusted, not probed) is caug
   const original = proto.recover;
   proto.recover = trustingRecover;
   try {
-    const r = await simulate({ seed: SIM_SEED, runs: 60, commands: 40, failureDir: `${process.env.TMPDIR ?? '/tmp'}/atelier-sim-mutant-${process.pid}` });
+    const failureDir = `${process.env.TMPDIR ?? '/tmp'}/atelier-sim-mutant-${process.pid}`;
+    const r = await simulate({ seed: SIM_SEED, runs: 60, commands: 40, failureDir });
     assert.ok(r.failure, 'the simulation did not notice a reconciliation that trusts pending effects');
     console.log(`broken rule caught after ${r.runs} runs: ${r.failure!.message.split('\n')[0]!.slice(0, 200)}`);
+    // The reproduction directory carries the run's journal as a timeline, with the trusted probe in it.
+    const html = readFileSync(join(r.failure!.dir, 'timeline.html'), 'utf8');
+    assert.ok(html.startsWith('<!doctype html>') || html.startsWith('<!DOCTYPE html>'), 'an HTML page');
+    assert.not.ok(existsSync(join(r.failure!.dir, 'timeline.error.txt')));
+    assert.not.match(html, /<script[^>]+src=|<link[^>]+href=/i, 'self-contained');
+    rmSync(failureDir, { recursive: true, force: true });
   } finally {
     proto.recover = original;
   }
