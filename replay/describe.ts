@@ -62,8 +62,13 @@ export function describeRecord(r: JournalRecord, plans: Plans): string {
       return `pending ${r.data.pending}, orphans ${r.data.orphans}, missing ${r.data.missing}`;
     case 'container.created':
       return `${r.data.id} from ${r.data.source.space}/${r.data.source.name}${r.data.keep ? ' (kept)' : ' (--rm)'}`;
+    case 'container.started':
+      return `${r.data.id} started`;
+    case 'container.removed':
+      return `${r.data.id} removed`;
     default:
-      return JSON.stringify(r.data);
+      // A type this atelier does not know cannot be read (checkVersion refuses it); kept for safety.
+      return JSON.stringify((r as { data: unknown }).data);
   }
 }
 

@@ -2,16 +2,10 @@ import { appendFileSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { main } from '../../cli/atelier.ts';
+import { runCli } from '../support/cli.ts';
 import { fixture, V1, V2 } from '../engine/helpers.ts';
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io = { stdout: { write: (s: string) => ((out += s), true) }, stderr: { write: (s: string) => ((err += s), true) }, env: process.env };
-  const code = await main(['node', 'atelier', ...args], io as never);
-  return { code, out, err };
-}
+const cli = runCli;
 
 test('replay shows each decision and the state at any sequence number, read-only', async () => {
   const f = await fixture();

@@ -8,25 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { main } from '../../cli/atelier.ts';
+import { runCli } from '../support/cli.ts';
 import { openJournal } from '../../events/journal.ts';
 import { fixture, V1, V2 } from '../engine/helpers.ts';
 
 const GOLDEN = join(import.meta.dirname, '../../fixtures/journals');
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string; json: any }> {
-  let out = '';
-  let err = '';
-  const io = { stdout: { write: (s: string) => ((out += s), true) }, stderr: { write: (s: string) => ((err += s), true) }, env: process.env };
-  const code = await main(['node', 'atelier', ...args], io as never);
-  let json: any = null;
-  try {
-    json = JSON.parse(out);
-  } catch {
-    /* human output */
-  }
-  return { code, out, err, json };
-}
+const cli = runCli;
 
 /** Every file under `dir` with its bytes and mtime: what "writes nothing" is checked against. */
 function snapshot(dir: string): string {

@@ -13,24 +13,18 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { main } from '../../cli/atelier.ts';
 import { readJournalImage } from '../../replay/image.ts';
 import { buildTimeline, type TimelineModel } from '../../replay/timeline/model.ts';
 import { writeTimeline } from '../../replay/timeline/index.ts';
 import { ATELIER_VERSION } from '../../engine/version.ts';
+import { runCli } from '../support/cli.ts';
 import { chromiumBlocker, chromiumUnavailable, launchChromium, openPage, screenshot, type OpenPage } from './html-browser.ts';
 import { timelineJournal, type TimelineJournal } from './html-journal.ts';
 
 /** The page's `document`, in functions these tests run in the browser (the project has no DOM types). */
 declare const document: { querySelector(sel: string): { textContent: string | null; classList: { contains(c: string): boolean } } | null; querySelectorAll(sel: string): { length: number } };
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io = { stdout: { write: (s: string) => ((out += s), true) }, stderr: { write: (s: string) => ((err += s), true) }, env: process.env };
-  const code = await main(['node', 'atelier', ...args], io as never);
-  return { code, out, err };
-}
+const cli = runCli;
 
 let j: TimelineJournal;
 let scratch: string;
