@@ -74,7 +74,8 @@ export class Reconciler {
   private async reapDeadRuns(): Promise<number> {
     const h = this.host;
     let reaped = 0;
-    for (const c of Object.values(h.world.volatile.containers).filter((c) => !c.keep).sort((a, b) => a.id.localeCompare(b.id))) {
+    // Code-point order (not the locale's): reconciling the same image must journal the same on every machine.
+    for (const c of Object.values(h.world.volatile.containers).filter((c) => !c.keep).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
       const events = this.decide({ type: 'container.remove', id: c.id, at: h.clock() });
       await h.backend.remove(c.ref);
       await h.record(events);

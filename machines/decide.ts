@@ -205,7 +205,7 @@ function leftoversOf(s: FoldState, name: string, shape: WorkshopShape): ObjectRe
   if (shape.stash) for (const n of stashLayerNames(shape.stash)) named.add(objectKey(layerRef(n)));
   return Object.entries(s.objects)
     .filter(([k, o]) => o.workshop === name && !named.has(k))
-    .sort(([a], [b]) => a.localeCompare(b))
+    .sort(([a], [b]) => byCodePoint(a, b))
     .map(([, o]) => o.ref);
 }
 
@@ -249,7 +249,14 @@ function recovered(st: DomainState, input: Extract<Input, { type: 'observed' | '
 }
 
 const describe = (o: { ref: ObjectRef; kind: ObjectKind; workshop?: string; op: string }): ObjectDescriptor => ({ ref: o.ref, kind: o.kind, ...(o.workshop ? { workshop: o.workshop } : {}), op: o.op });
-const byKey = (a: { ref: ObjectRef }, b: { ref: ObjectRef }) => objectKey(a.ref).localeCompare(objectKey(b.ref));
+/**
+ * Code-point order, never `localeCompare`: a collator's order depends on the process's locale (in
+ * Lithuanian "y" sorts before "j"), and the order of what is decided must not depend on the machine.
+ * For the ASCII object keys atelier makes it is the order the default (English) collator gave, so
+ * journals written before are decided the same.
+ */
+const byCodePoint = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+const byKey = (a: { ref: ObjectRef }, b: { ref: ObjectRef }) => byCodePoint(objectKey(a.ref), objectKey(b.ref));
 const isStashPart = (kind: ObjectKind) => kind === 'stash' || kind === 'stash-sdk';
 
 /** Objects left `pending` or `removing` by ops no longer in progress, settled by the inventory. */
