@@ -150,11 +150,16 @@ export async function readJournalImage(dir: string, volatileDir?: string | null)
   const segs = await listSegments(where.durable).catch(() => []);
   if (segs.length === 0) throw noJournal(dir);
   const { records, damage } = await readRecords(where.durable);
-  const keptTorn = (await readdir(where.durable).catch(() => [] as string[])).filter((n) => n.startsWith('torn-')).sort();
+  const keptTorn = await keptTornPieces(where.durable);
   const vdir = volatileDir === undefined ? where.volatile : volatileDir;
   // The volatile journal is a convenience (container lanes): damage there does not hide the durable one.
   const volatile = vdir && existsSync(vdir) ? (await readRecords(vdir).catch(() => ({ records: [] as JournalRecord[] }))).records : [];
   return { dir: where.durable, records, damage, keptTorn, volatile, volatileDir: vdir && existsSync(vdir) ? vdir : null };
+}
+
+/** The torn pieces earlier starts kept aside in a journal directory (`torn-*`), by name. */
+export async function keptTornPieces(dir: string): Promise<string[]> {
+  return (await readdir(dir).catch(() => [] as string[])).filter((n) => n.startsWith('torn-')).sort();
 }
 
 /** The image the replay commands read: `--journal DIR`, else the state directory's journal. */

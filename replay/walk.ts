@@ -8,7 +8,7 @@
  *
  * @example
  * ```ts
- * const state = stateAt(image, 40);            // the state right after record 40
+ * const { changes } = await streamDiff(dir, 12, 40); // what changed between records 12 and 40
  * walk(image, (r, s) => { if (r.type === 'op.finished') console.log(r.seq, s.workshops); });
  * ```
  */
@@ -60,17 +60,6 @@ export function checkSeqIn(scan: ScanResult, seq: number, what = 'sequence numbe
 /** The last sequence number of the image (0 when empty). */
 export const lastSeq = (image: JournalImage): number => image.records.at(-1)?.seq ?? 0;
 
-/** Check that `seq` names a point of the journal: 0 (before the first record) up to its last record. */
-export function checkSeq(image: JournalImage, seq: number, what = 'sequence number'): void {
-  checkSeqIn({ first: image.records[0]?.seq ?? 0, last: lastSeq(image), count: image.records.length, damage: image.damage }, seq, what);
-}
-
-/** The state right after record `seq` (0: the empty state before the first record). */
-export function stateAt(image: JournalImage, seq: number): FoldState {
-  checkSeq(image, seq);
-  return walk(image, () => undefined, seq);
-}
-
 /** One difference between two states: a path into the state, and the values on each side. */
 export interface Change {
   readonly op: 'add' | 'remove' | 'change';
@@ -94,25 +83,10 @@ export function diffStates(a: object, b: object): Change[] {
   return out.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
 }
 
-/** `a` and `b` at both points, and the changes from one to the other. */
-export function diffAt(image: JournalImage, a: number, b: number): { from: FoldState; to: FoldState; changes: Change[] } {
-  checkSeq(image, a);
-  checkSeq(image, b);
-  const [lo, hi] = a <= b ? [a, b] : [b, a];
-  let low: FoldState | null = lo === 0 ? initialState() : null;
-  const high = walk(
-    image,
-    (r, s) => {
-      if (r.seq === lo) low = structuredClone(s);
-    },
-    hi,
-  );
-  const [from, to] = a <= b ? [low!, high] : [high, low!];
-  // `seq` differs by construction; it is the point, not a change.
-  return { from, to, changes: diffStates({ ...from, seq: 0 }, { ...to, seq: 0 }) };
-}
-
-/** `diffAt` as the journal is read (see `streamWalk`): the diff and what was read. */
+/**
+ * The state at `a` and at `b`, and the changes from one to the other, as the journal is read (see
+ * `streamWalk`): one fold, a copy of the state at the lower point.
+ */
 export async function streamDiff(dir: string, a: number, b: number, visit: (r: JournalRecord) => void = () => undefined): Promise<{ from: FoldState; to: FoldState; changes: Change[]; scan: ScanResult }> {
   const [lo, hi] = a <= b ? [a, b] : [b, a];
   let low: FoldState | null = lo === 0 ? initialState() : null;

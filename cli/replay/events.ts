@@ -16,8 +16,7 @@ import { EVENT_VERSIONS, type JournalRecord } from '../../events/catalogue.ts';
 import type { FoldState } from '../../machines/index.ts';
 import type { Context } from '../context.ts';
 import { describeRecord, recordFilter, remember, type Plans, type RecordFilter } from '../../replay/describe.ts';
-import { readdir } from 'node:fs/promises';
-import { journalDirOf, openImage, type JournalDamage, type JournalImage, type ScanResult } from '../../replay/image.ts';
+import { journalDirOf, keptTornPieces, openImage, type JournalDamage, type JournalImage, type ScanResult } from '../../replay/image.ts';
 import { checkSeqIn, lastSeq, streamWalk } from '../../replay/walk.ts';
 
 export interface ReplayOptions extends RecordFilter {
@@ -52,8 +51,7 @@ export function journalFacts(image: JournalImage): JournalFacts {
 
 /** The facts of a journal read by `streamWalk`. */
 export async function streamFacts(dir: string, scan: ScanResult): Promise<JournalFacts> {
-  const keptTorn = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.startsWith('torn-')).sort();
-  return { journal: dir, first: scan.first, last: scan.last, records: scan.count, damage: scan.damage, keptTorn };
+  return { journal: dir, first: scan.first, last: scan.last, records: scan.count, damage: scan.damage, keptTorn: await keptTornPieces(dir) };
 }
 
 /** Lines saying where the journal is damaged, for the human output. */

@@ -71,14 +71,22 @@ export interface WhyReport {
 
 const quote = (s: string) => JSON.stringify(s);
 
-/** Build the explanation for `name` from the journal's records (upcast, in order). */
-export function explain(records: Iterable<{ record: JournalRecord }>, name: string, plans: Plans = new Map()): Omit<WhyReport, 'status' | 'lastError'> & { seen: boolean } {
+/** What `why` has to say about a workshop, built record by record. */
+export interface Explainer {
+  /** Take the next record (upcast, in journal order). */
+  feed(r: JournalRecord): void;
+  /** The explanation so far; `seen` once an op on the workshop started. */
+  result(): Omit<WhyReport, 'status' | 'lastError'> & { seen: boolean };
+}
+
+/** Build the explanation for `name` as the journal is read (nothing is kept but the story). */
+export function explainer(name: string, plans: Plans = new Map()): Explainer {
   const ops = new Map<string, OpStory>();
   const observations: WhyLine[] = [];
   let because: WhyLine | null = null;
   let seen = false;
   const label = (op: string, phase: 'do' | 'undo' | 'cleanup', step: number) => quote(stepLabel(plans, op, phase, step));
-  for (const { record: r } of records) {
+  const feed = (r: JournalRecord): void => {
     remember(r, plans);
     const d = r.data as { op?: string };
     const story = d.op !== undefined ? ops.get(d.op) : undefined;
@@ -148,21 +156,24 @@ export function explain(records: Iterable<{ record: JournalRecord }>, name: stri
       default:
         break;
     }
-  }
-  return { workshop: name, ops: [...ops.values()], observations, because, seen };
+  };
+  return { feed, result: () => ({ workshop: name, ops: [...ops.values()], observations, because, seen }) };
 }
 
 export async function replayWhyCommand(ctx: Context, name: string, opts: { journal?: string; until?: number; all?: boolean }): Promise<number> {
   const dir = await journalDirOf({ ...opts, stateDir: ctx.stateDir });
-  const records: { record: JournalRecord }[] = [];
   const known = new Set<string>();
-  // Kept to explain after the walk: the story needs the plans of ops that began before it.
-  const { state, scan } = await streamWalk(dir, (r) => {
-    if (r.type === 'op.started') known.add(r.data.workshop);
-    records.push({ record: r });
-  }, opts.until);
+  const teller = explainer(name);
+  const { state, scan } = await streamWalk(
+    dir,
+    (r) => {
+      if (r.type === 'op.started') known.add(r.data.workshop);
+      teller.feed(r);
+    },
+    opts.until,
+  );
   const facts = await streamFacts(dir, scan);
-  const story = explain(records, name);
+  const story = teller.result();
   const ws = state.workshops[name];
   if (!story.seen && !ws) {
     throw new AtelierError('NOT_FOUND', `no op in this journal concerns a workshop named ${quote(name)}: give one of ${[...known].sort().join(', ') || '(none: the journal holds no op)'}`, { workshop: name });

@@ -25,9 +25,8 @@
  * model.spans.filter((s) => s.kind === 'op' && s.cls === 'undone');
  * ```
  */
-import { EVENT_VERSIONS, type JournalRecord, type PlanStep } from '../../events/catalogue.ts';
-import { upcastRecord } from '../../events/upcast.ts';
-import { evolve, initialState, objectKey, type ObjectRecord, type Tags } from '../../machines/index.ts';
+import type { JournalRecord, PlanStep } from '../../events/catalogue.ts';
+import { objectKey, type ObjectRecord, type Tags } from '../../machines/index.ts';
 import { describeRecord, isFailure, opOf, type Plans } from '../describe.ts';
 import type { JournalImage } from '../image.ts';
 import { formatChanges, walkChanges } from '../walk.ts';

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCli } from '../support/cli.ts';
+import { snapshot as tree } from '../support/tree.ts';
 import { openJournal } from '../../events/journal.ts';
 import { fixture, V1, V2 } from '../engine/helpers.ts';
 
@@ -16,19 +17,8 @@ const GOLDEN = join(import.meta.dirname, '../../fixtures/journals');
 
 const cli = runCli;
 
-/** Every file under `dir` with its bytes and mtime: what "writes nothing" is checked against. */
-function snapshot(dir: string): string {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const n of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const p = join(d, n.name);
-      if (n.isDirectory()) walk(p);
-      else out.push(`${p} ${statSync(p).mtimeMs} ${readFileSync(p).toString('base64')}`);
-    }
-  };
-  walk(dir);
-  return out.join('\n');
-}
+/** What "writes nothing" is checked against: bytes, modes and modification times. */
+const snapshot = (dir: string) => tree(dir, { mtimes: true });
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'atelier-replay-'));
 
@@ -172,7 +162,7 @@ test('a corrupt journal shows every record before the damage and where the damag
     assert.match(text.out, /CORRUPT at record 10/);
     const past = await cli(['--json', 'replay', '--journal', join(dir, 'state'), 'at', '12']);
     assert.is(past.json.error.code, 'NOT_FOUND');
-    assert.is(snapshot(dir), before, 'the debugger wrote nothing');
+    assert.equal(snapshot(dir), before, 'the debugger wrote nothing');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -201,7 +191,7 @@ test('every golden journal opens in every subcommand: listing, at, diff, why, bi
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
-  assert.is(snapshot(GOLDEN), before, 'no golden journal was written to');
+  assert.equal(snapshot(GOLDEN), before, 'no golden journal was written to');
 });
 
 /** Each subcommand on a golden case (and its crash image); the inventory is the case's backend's, taken as alice. */

@@ -51,22 +51,7 @@ export function backendImage(dir: string): FakeImage {
   return JSON.parse(readFileSync(join(dir, 'backend.json'), 'utf8')) as FakeImage;
 }
 
-/** Every file and directory under `dir` with its mode and bytes (symlinks: their target): equal snapshots, an untouched tree. */
-export function snapshot(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const visit = (p: string): void => {
-    const st = lstatSync(p);
-    const rel = relative(dir, p) || '.';
-    if (st.isDirectory()) {
-      out.set(rel, `dir ${st.mode}`);
-      for (const n of readdirSync(p).sort()) visit(join(p, n));
-    } else if (st.isSymbolicLink()) out.set(rel, `link ${readlinkSync(p)}`);
-    else if (st.isFile()) out.set(rel, `file ${st.mode} ${readFileSync(p).toString('base64')}`);
-    else out.set(rel, `other ${st.mode} ${st.rdev}`); // a FIFO, socket or device: never read (a FIFO would block)
-  };
-  if (existsSync(dir)) visit(dir);
-  return out;
-}
+export { snapshot } from '../support/tree.ts';
 
 /** The directories under the temp dir whose name starts with `prefix`. */
 export function tempLeftovers(prefix = 'atelier-replay-reconcile-'): string[] {
