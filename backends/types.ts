@@ -137,6 +137,46 @@ export interface ExecRequest {
   readonly timeoutMs?: number;
 }
 
+/**
+ * A process for `Backend.spawn`: a command run in a running instance with its standard streams
+ * connected to the caller's (`atelier exec`, `atelier shell`), as `runc exec`, `lxc exec` and
+ * `podman exec` do. Unlike a hook (`exec`), its exit status is returned, not thrown.
+ */
+export interface SpawnRequest {
+  /** The program and its arguments, looked up in the instance's `PATH`. At least one element. */
+  readonly argv: readonly string[];
+  /** Extra environment variables (on top of `PATH`, `HOME`, `TERM` for a terminal, `LANG`). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** The working directory inside the instance (default: the user's home, `/root` for root). */
+  readonly cwd?: string;
+  /** A user inside the instance: a name from its `/etc/passwd`, or `uid[:gid]` (default root). */
+  readonly user?: string;
+  /**
+   * Run on a terminal of this size (a pseudo-terminal in the instance): the process sees a tty on
+   * stdin, stdout and stderr, and both output streams arrive on `stdout`. The fake backend has no
+   * terminals and refuses (`INVALID`).
+   */
+  readonly terminal?: { readonly cols: number; readonly rows: number };
+  /** What the process reads; absent or null: it reads end-of-file at once. */
+  readonly stdin?: NodeJS.ReadableStream | null;
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+}
+
+/** A process started by `Backend.spawn`. */
+export interface SpawnedProcess {
+  /**
+   * Settles when the process has ended and its output has been written to the request's
+   * streams: its exit status (128 + n when killed by signal n). Never rejects for the process's
+   * own failure; rejects with a `BackendError` when the backend lost it (`UNAVAILABLE`).
+   */
+  readonly exit: Promise<number>;
+  /** Follow a new terminal size (a no-op without `terminal`). */
+  resize(cols: number, rows: number): void;
+  /** Signal the process in the instance (default `SIGTERM`); a process that has ended ignores it. */
+  kill(signal?: NodeJS.Signals): void;
+}
+
 /** What a successful `Backend.exec` returns (a failing one throws `EXEC_FAILED` instead). */
 export interface ExecResult {
   /** Always 0: a non-zero exit is `EXEC_FAILED`. */
@@ -364,6 +404,20 @@ export interface Backend {
   exec(ref: ObjectRef, req: ExecRequest): Promise<ExecResult>;
 
   /**
+   * Start `req.argv` in a running instance with its streams connected (see `SpawnRequest`), as
+   * root unless `req.user` says otherwise, in the instance's namespaces where the backend has them.
+   * Resolves once the process has started; `exit` gives its status. The fake backend runs the argv
+   * through its shell interpreter (`sh -c SCRIPT` or a single command) and refuses `terminal`.
+   *
+   * Not idempotent: each call starts another process.
+   * @throws `INVALID` when the instance is stopped, the object is a layer, `argv` is empty, or
+   *   (fake) a terminal is asked for.
+   * @throws `NOT_FOUND` when the object does not exist, or the user is not in the instance.
+   * @throws `NOT_OWNED` for an object that is not the caller's (see Ownership).
+   */
+  spawn(ref: ObjectRef, req: SpawnRequest): Promise<SpawnedProcess>;
+
+  /**
    * One object's info, or `null` when it does not exist. Objects are reported whether owned or not
    * (check `tags.owner`). After a crash, a present `op` tag means that op's call took effect: this is
    * how reconciliation asks "did op X happen?" (header, Terms). Read-only.
@@ -491,4 +545,4 @@ export function isBackendError(e: unknown, code?: BackendErrorCode): e is Backen
 }
 
 /** The names of port calls, as the fake records them and fault plans select them. */
-export type CallKind = 'ensureProjects' | 'listBases' | 'create' | 'copy' | 'remove' | 'start' | 'stop' | 'exec' | 'inspect' | 'list' | 'readFile';
+export type CallKind = 'ensureProjects' | 'listBases' | 'create' | 'copy' | 'remove' | 'start' | 'stop' | 'exec' | 'spawn' | 'inspect' | 'list' | 'readFile';

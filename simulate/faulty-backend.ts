@@ -67,6 +67,7 @@ export function withFaults(backend: Backend, plan: FaultPlan | null = null): Fau
     },
     ensureProjects: (owner) => call('ensureProjects', owner, `ensureProjects ${owner}`, () => b.ensureProjects(owner)),
     listBases: () => call('listBases', '', 'listBases', () => b.listBases()),
+    spawn: (ref, req) => call('spawn', refText(ref), `spawn ${refText(ref)}`, () => b.spawn(ref, req)),
     create: (req) => call('create', refText(req.target), `create ${refText(req.target)}`, () => b.create(req)),
     copy: (req) => call('copy', refText(req.target), `copy ${refText(req.source)} ${refText(req.target)}`, () => b.copy(req)),
     remove: (ref) => call('remove', refText(ref), `remove ${refText(ref)}`, () => b.remove(ref)),

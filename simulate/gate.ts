@@ -69,6 +69,7 @@ export class Gate {
       start: (r) => call(`start ${ref(r)}`, () => f.start(r)),
       stop: (r) => call(`stop ${ref(r)}`, () => f.stop(r)),
       exec: (r, req) => call(`exec ${ref(r)}`, () => f.exec(r, req)),
+      spawn: (r, req) => call(`spawn ${ref(r)}`, () => f.spawn(r, req)),
       inspect: (r) => call(`inspect ${ref(r)}`, () => f.inspect(r)),
       list: (owner) => call('list', () => f.list(owner)),
       readFile: (r, p) => call(`readFile ${ref(r)}`, () => f.readFile(r, p)),

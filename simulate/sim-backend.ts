@@ -188,7 +188,7 @@ class OverlaySim implements SimBackend {
       kind: 'overlay',
       defaultBase: 'busybox',
       ensureProjects: forward('ensureProjects'), listBases: forward('listBases'), create: forward('create'), copy: forward('copy'),
-      remove: forward('remove'), start: forward('start'), stop: forward('stop'), exec: forward('exec'), inspect: forward('inspect'),
+      remove: forward('remove'), start: forward('start'), stop: forward('stop'), exec: forward('exec'), spawn: forward('spawn'), inspect: forward('inspect'),
       list: forward('list'), readFile: forward('readFile'), diskSpace: forward('diskSpace'), usage: forward('usage'), close: async () => {},
     };
     this.faulty = withFaults(indirect);

@@ -19,7 +19,7 @@
  * b.trace(); // ['create workshops/nav2-1a2b3c4d', 'start workshops/nav2-1a2b3c4d !BUSY']
  * ```
  */
-import type { Backend, CallKind, CopyRequest, CreateRequest, DiskSpace, ExecRequest, ExecResult, FileInfo, ObjectInfo, ObjectRef, ObjectUsage, Status } from '../types.ts';
+import type { Backend, CallKind, CopyRequest, CreateRequest, DiskSpace, ExecRequest, ExecResult, SpawnRequest, SpawnedProcess, FileInfo, ObjectInfo, ObjectRef, ObjectUsage, Status } from '../types.ts';
 import { BackendError, isBackendError, SimulatedCrash } from '../types.ts';
 import type { CallRecord, TraceOptions } from './calls.ts';
 import { callText, refText, traceLines } from './calls.ts';
@@ -152,6 +152,20 @@ class Fake implements FakeBackend {
 
   exec(ref: ObjectRef, req: ExecRequest): Promise<ExecResult> {
     return this.call('exec', { ref: refText(ref) }, refText(ref), () => this.store.exec(ref, req));
+  }
+
+  /** Runs at once through the interpreter; the returned process has already ended. */
+  spawn(ref: ObjectRef, req: SpawnRequest): Promise<SpawnedProcess> {
+    return this.call('spawn', { ref: refText(ref) }, refText(ref), () => {
+      const r = this.store.spawn(ref, req);
+      req.stdin?.resume?.(); // nothing reads it: let a piped producer finish
+      const exit = (async () => {
+        if (r.stdout) await writeAll(req.stdout, r.stdout);
+        if (r.stderr) await writeAll(req.stderr, r.stderr);
+        return r.exitCode;
+      })();
+      return { exit, resize: () => {}, kill: () => {} };
+    });
   }
 
   inspect(ref: ObjectRef): Promise<ObjectInfo | null> {
@@ -304,4 +318,11 @@ class Fake implements FakeBackend {
  */
 export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
   return new Fake(opts);
+}
+
+/** Write `text` and wait until the stream has taken it. */
+function writeAll(stream: NodeJS.WritableStream, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    stream.write(text, (e) => (e ? reject(e) : resolve()));
+  });
 }

@@ -192,7 +192,7 @@ function runList(list: AndOrList, tree: FileTree, st: ShellState, out: { stdout:
  * Run `script` against `tree` (mutated in place: a failing script keeps what it did before failing,
  * as a real shell would). Returns the exit status and output; never throws for script errors.
  */
-export function runScript(tree: FileTree, script: string, env: Readonly<Record<string, string>>): ExecResult {
+export function runScript(tree: FileTree, script: string, env: Readonly<Record<string, string>>, opts: { errexit?: boolean } = {}): ExecResult {
   const out = { stdout: '', stderr: '' };
   let lists: AndOrList[];
   try {
@@ -204,13 +204,14 @@ export function runScript(tree: FileTree, script: string, env: Readonly<Record<s
   }
   const st: ShellState = {
     vars: { HOME: '/root', PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...env, ATELIER_ROOTFS: '/' },
-    errexit: true,
-    nounset: true,
+    errexit: opts.errexit ?? true,
+    nounset: opts.errexit ?? true,
     status: 0,
   };
   try {
     for (const list of lists) runList(list, tree, st, out);
-    return { exitCode: 0, ...out };
+    // A hook (`-eu`) that got here succeeded; a plain `sh -c` ends with its last command's status.
+    return { exitCode: st.errexit ? 0 : st.status, ...out };
   } catch (e) {
     if (e instanceof ExitSignal) return { exitCode: e.code, ...out };
     if (e instanceof UnsetVariable) return { exitCode: 2, stdout: out.stdout, stderr: out.stderr + e.message + '\n' };

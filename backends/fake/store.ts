@@ -22,6 +22,7 @@
  * store.start(ws);
  * ```
  */
+import type { SpawnRequest } from '../types.ts';
 import type { CopyRequest, CreateRequest, DiskSpace, ExecRequest, ExecResult, FileInfo, Identity, ObjectInfo, ObjectRef, ObjectUsage, Space, Status, Tags } from '../types.ts';
 import { BackendError, LAYER_KINDS, spaceOf } from '../types.ts';
 import { newIdentity, Prng } from './prng.ts';
@@ -207,6 +208,23 @@ export class FakeStore {
     return result;
   }
 
+  /**
+   * `spawn` on the fake: the argv through the same interpreter as hooks (`sh -c SCRIPT` runs SCRIPT;
+   * any other argv runs as one command line), synchronously; stdin is not read. No terminals.
+   */
+  spawn(ref: ObjectRef, req: SpawnRequest): ExecResult {
+    const obj = this.get(ref, 'start a process in');
+    this.requireOwned(obj, 'start a process in');
+    if (obj.space === 'layers') throw new BackendError('INVALID', `${key(ref)} is a layer; processes run in instances`);
+    if (req.argv.length === 0) throw new BackendError('INVALID', 'spawn needs a command: argv is empty');
+    if (req.terminal) throw new BackendError('INVALID', `the fake backend has no terminals: use \`atelier exec\` with a command, or the overlay or lxd backend for a shell`);
+    if (obj.status !== 'running') throw new BackendError('INVALID', `instance ${key(ref)} is not running; start it first`);
+    const [cmd, ...args] = req.argv;
+    const script = (cmd === 'sh' || cmd === '/bin/sh') && args[0] === '-c' && args.length >= 2 ? args[1]! : req.argv.map(shellQuote).join(' ');
+    // The fake has no processes, users or working directories: `cwd` and `user` are ignored.
+    return runScript(this.tree(obj), script, req.env ?? {}, { errexit: false });
+  }
+
   inspect(ref: ObjectRef): ObjectInfo | null {
     const obj = this.objs.get(key(ref));
     return obj ? this.info(obj) : null;
@@ -350,4 +368,9 @@ export class FakeStore {
     if (existing.from) throw new BackendError('INVALID', `${key(target)} is a transient container; remove it and create a new one instead of refreshing it`);
     return { ...existing.identity };
   }
+}
+
+/** One word for the fake's shell: single-quoted unless it is plainly safe. */
+function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_./:=@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }

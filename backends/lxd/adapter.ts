@@ -39,6 +39,7 @@ import type {
   Tags,
 } from '../types.ts';
 import { BackendError, spaceOf } from '../types.ts';
+import type { SpawnRequest, SpawnedProcess } from '../types.ts';
 import type { LxdClient, LxdInstance } from './client.ts';
 import {
   BASE_KEY,
@@ -495,6 +496,11 @@ export class LxdAdapter implements Backend {
         { ...err.info },
       );
     }
+  }
+
+  // TEMPORARY until the LXD exec websockets land (issue 17).
+  async spawn(ref: ObjectRef, _req: SpawnRequest): Promise<SpawnedProcess> {
+    throw new BackendError('UNAVAILABLE', `spawn in ${ref.name}: not implemented yet on LXD`);
   }
 
   private rootDevice(): Record<string, Record<string, string>> {

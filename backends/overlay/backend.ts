@@ -23,6 +23,7 @@
 import { writeFile, lstat, readFile as readFileFs, readlink } from 'node:fs/promises';
 import { join, normalize } from 'node:path';
 import { BackendError } from '../types.ts';
+import type { SpawnRequest, SpawnedProcess } from '../types.ts';
 import type { CopyRequest, CreateRequest, DiskSpace, ExecRequest, ExecResult, FileInfo, ObjectInfo, ObjectRef, ObjectUsage } from '../types.ts';
 import type { View } from './drivers.ts';
 import type { ScratchMeta, Store } from './store.ts';
@@ -246,6 +247,11 @@ export class OverlayAdapter {
         { ...err.info },
       );
     }
+  }
+
+  // TEMPORARY until the OCI runtime lands (issue 17).
+  async spawn(ref: ObjectRef, _req: SpawnRequest): Promise<SpawnedProcess> {
+    throw new BackendError('UNAVAILABLE', `spawn in ${ref.name}: not implemented yet on overlay`);
   }
 
   // inspect and list read without the lock: meta files and run records are replaced atomically

@@ -223,6 +223,10 @@ export class ReplayBackend implements Backend {
     this.actions.push({ call: 'exec', text, ok: true, assumed: true });
     return { exitCode: 0, stdout: '', stderr: '' };
   }
+  /** Reconciliation never starts processes: an offline replay has nothing to run them in. */
+  async spawn(ref: ObjectRef): Promise<never> {
+    throw new BackendError('INVALID', `cannot start a process in ${ref.space}/${ref.name}: an offline replay has no instances to run it in`);
+  }
   inspect(ref: ObjectRef) {
     return this.fake.inspect(ref);
   }
