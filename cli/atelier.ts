@@ -17,6 +17,7 @@ import { AtelierError } from '../machines/errors.ts';
 import { ATELIER_VERSION } from '../engine/version.ts';
 import { BACKEND_KINDS } from '../backends/select.ts';
 import * as cmd from './commands.ts';
+import * as work from './exec.ts';
 import { type Context, type GlobalOptions, type Io, resolveContext } from './context.ts';
 import { Output } from './output.ts';
 
@@ -100,6 +101,33 @@ export function buildProgram(
     .description('delete the workshop, its SDK layers and any stash')
     .argument('<name>', 'workshop name')
     .action((name: string, _o, c: Command) => act((ctx) => cmd.remove(ctx, name), c));
+  program
+    .command('start')
+    .description("start the workshop's container; it is kept running (started again after a host reboot) until stop")
+    .argument('<name>', 'workshop name')
+    .action((name: string, _o, c: Command) => act((ctx) => work.startOrStop(ctx, 'start', name), c));
+  program
+    .command('stop')
+    .description("stop the workshop's container (processes in it end); it stays stopped until start")
+    .argument('<name>', 'workshop name')
+    .action((name: string, _o, c: Command) => act((ctx) => work.startOrStop(ctx, 'stop', name), c));
+  program
+    .command('exec')
+    .description("run a command in a started workshop with stdin, stdout and stderr connected; exits with the command's status")
+    .argument('<name>', 'workshop name')
+    .argument('<command...>', 'the command and its arguments (after --)')
+    .option('--env <K=V>', 'set an environment variable (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--cwd <dir>', "working directory inside the workshop (default: the user's home)")
+    .option('--user <user>', 'run as this user of the workshop: a name or uid[:gid] (default: root)')
+    .action((name: string, command: string[], o: { env?: string[]; cwd?: string; user?: string }, c: Command) => act((ctx) => work.execCommand(ctx, name, command, o), c));
+  program
+    .command('shell')
+    .description('open an interactive login shell in a started workshop (needs a terminal)')
+    .argument('<name>', 'workshop name')
+    .option('--env <K=V>', 'set an environment variable (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--cwd <dir>', "working directory inside the workshop (default: the user's home)")
+    .option('--user <user>', 'log in as this user of the workshop: a name or uid[:gid] (default: root)')
+    .action((name: string, o: { env?: string[]; cwd?: string; user?: string }, c: Command) => act((ctx) => work.shellCommand(ctx, name, o), c));
   program
     .command('list')
     .description('list workshops')

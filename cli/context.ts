@@ -37,6 +37,8 @@ export interface GlobalOptions {
 }
 
 export interface Io {
+  /** What `exec` and `shell` read (default: this process's stdin). */
+  readonly stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
   readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
   readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
   readonly env: NodeJS.ProcessEnv;

@@ -13,7 +13,8 @@
  */
 import http from 'node:http';
 import path from 'node:path';
-import type { CommandOptions, GcReport, Progress, ReconcileReport, RunRequest, RunResult, UsageReport, WorkshopView } from '../engine/api.ts';
+import type { CommandOptions, ExecRequest, GcReport, Progress, ReconcileReport, RunRequest, RunResult, UsageReport, WorkshopView } from '../engine/api.ts';
+import type { SpawnedProcess } from '../backends/types.ts';
 import { didYouMeanHint } from '../engine/hints.ts';
 import { opError } from '../engine/op-errors.ts';
 import { AtelierError } from '../machines/errors.ts';
@@ -221,6 +222,19 @@ export class DaemonHost implements Host {
 
   restore(name: string, sdk: string, opts: CommandOptions): Promise<WorkshopView> {
     return this.workshopChange('restore', name, `/v1/workshops/${name}`, { action: 'restore', sdk }, opts);
+  }
+
+  start(name: string, opts: CommandOptions): Promise<WorkshopView> {
+    return this.workshopChange('start', name, `/v1/workshops/${name}`, { action: 'start' }, opts);
+  }
+
+  stop(name: string, opts: CommandOptions): Promise<WorkshopView> {
+    return this.workshopChange('stop', name, `/v1/workshops/${name}`, { action: 'stop' }, opts);
+  }
+
+  // TEMPORARY: atelierd's exec endpoint is being written (issue 17).
+  async exec(name: string, _req: ExecRequest): Promise<SpawnedProcess> {
+    throw new AtelierError('UNAVAILABLE', `cannot exec in "${name}" through atelierd yet: use --no-daemon`);
   }
 
   async remove(name: string, opts: CommandOptions): Promise<void> {

@@ -13,7 +13,8 @@
  * const ws = await host.list();
  * ```
  */
-import type { CommandOptions, GcReport, ReconcileReport, RunRequest, RunResult, UsageReport, WorkshopView } from '../engine/api.ts';
+import type { CommandOptions, ExecRequest, GcReport, ReconcileReport, RunRequest, RunResult, UsageReport, WorkshopView } from '../engine/api.ts';
+import type { SpawnedProcess } from '../backends/types.ts';
 
 export interface Host {
   /** `local` or `daemon` (for messages and tests). */
@@ -27,6 +28,15 @@ export interface Host {
   unstash(name: string, opts: CommandOptions): Promise<WorkshopView>;
   restore(name: string, sdk: string, opts: CommandOptions): Promise<WorkshopView>;
   remove(name: string, opts: CommandOptions): Promise<void>;
+  /** `atelier start` / `atelier stop`: journaled ops of one step. */
+  start(name: string, opts: CommandOptions): Promise<WorkshopView>;
+  stop(name: string, opts: CommandOptions): Promise<WorkshopView>;
+  /**
+   * `atelier exec` and `atelier shell` (with `req.terminal`): start a process in the workshop with
+   * its streams connected; `exit` gives its status. In process it holds no lock (nothing is
+   * journaled), so a shell left open blocks no other command.
+   */
+  exec(name: string, req: ExecRequest): Promise<SpawnedProcess>;
   run(req: RunRequest, opts: CommandOptions): Promise<RunResult>;
   gc(dryRun: boolean): Promise<GcReport>;
   reconcile(): Promise<ReconcileReport>;

@@ -12,9 +12,10 @@
  * ```
  */
 import { mkdir } from 'node:fs/promises';
-import { isBackendError, type Backend } from '../backends/types.ts';
+import { isBackendError, type Backend, type SpawnedProcess } from '../backends/types.ts';
+import { execIn } from '../engine/exec.ts';
 import { addBase as addBackendBase, createBackend, effectiveDefaultBase } from '../backends/select.ts';
-import { sortedByName, type CommandOptions, type Engine, type GcReport, type ReconcileReport, type RunRequest, type RunResult, type UsageReport, type WorkshopView } from '../engine/api.ts';
+import { sortedByName, type CommandOptions, type Engine, type ExecRequest, type GcReport, type ReconcileReport, type RunRequest, type RunResult, type UsageReport, type WorkshopView } from '../engine/api.ts';
 import { didYouMeanHint } from '../engine/hints.ts';
 import { readState } from '../engine/read-state.ts';
 import { degradedError, measureSpace, PRECHECK_IDS, usageReport } from '../engine/space.ts';
@@ -169,6 +170,35 @@ export class LocalHost implements Host {
   async remove(name: string, opts: CommandOptions): Promise<void> {
     await this.precheck(this.commandCheck('remove', name));
     await this.withEngine((engine) => engine.remove(name, opts));
+  }
+
+  async start(name: string, opts: CommandOptions): Promise<WorkshopView> {
+    await this.precheck(this.commandCheck('start', name));
+    return this.withEngine((engine) => engine.start(name, opts));
+  }
+
+  async stop(name: string, opts: CommandOptions): Promise<WorkshopView> {
+    await this.precheck(this.commandCheck('stop', name));
+    return this.withEngine((engine) => engine.stop(name, opts));
+  }
+
+  /**
+   * Without the engine: the state read-only and the backend directly, so an open shell holds no
+   * lock. The backend is closed once the process has ended.
+   */
+  async exec(name: string, req: ExecRequest): Promise<SpawnedProcess> {
+    const world = await this.state();
+    const backend = await createBackend(this.ctx.backendConfig);
+    let p: SpawnedProcess;
+    try {
+      p = await execIn({ backend, world }, name, req);
+    } catch (e) {
+      await quietly(() => backend.close());
+      if (isBackendError(e, 'UNAVAILABLE')) throw new AtelierError('UNAVAILABLE', `the ${backend.kind} backend is unavailable: ${e.message}`, { backend: backend.kind }, { cause: e });
+      throw e;
+    }
+    const exit = p.exit.finally(() => quietly(() => backend.close()));
+    return { exit, resize: (c, r) => p.resize(c, r), kill: (s) => p.kill(s) };
   }
 
   async run(req: RunRequest, opts: CommandOptions): Promise<RunResult> {

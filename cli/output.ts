@@ -82,6 +82,8 @@ export function formatWorkshop(w: WorkshopView): string {
   const lines: [string, string][] = [
     ['workshop', w.name],
     ['status', w.status + (w.op ? ` (${w.op.kind} ${w.op.id}, ${w.op.phase})` : '')],
+    // The wanted status (the journal's); a journal from before start/stop records none.
+    ...(w.running === undefined ? [] : [['wanted', w.running ? 'running (atelier stop stops it)' : 'stopped (atelier start starts it)'] as [string, string]]),
     ['instance', w.instance],
     ['project', w.projectId],
     ['base', describeBase(w)],

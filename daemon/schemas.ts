@@ -45,7 +45,7 @@ export const SCHEMAS = {
       type: 'object',
       additionalProperties: false,
       required: ['action'],
-      properties: { action: { enum: ['stash', 'unstash', 'restore', 'remove'] }, sdk: name },
+      properties: { action: { enum: ['stash', 'unstash', 'restore', 'remove', 'start', 'stop'] }, sdk: name },
     },
   },
   containers: {

@@ -170,7 +170,7 @@ export function buildApi(deps: ApiDeps, inflight: Inflight): { app: FastifyInsta
     return start(req, reply, spec.name, (o) => (action === 'launch' ? engine.launch(spec, o) : engine.refresh(spec, o)).then(() => undefined));
   });
 
-  app.post<{ Params: { name: string }; Body: { action: 'stash' | 'unstash' | 'restore' | 'remove'; sdk?: string } }>(
+  app.post<{ Params: { name: string }; Body: { action: 'stash' | 'unstash' | 'restore' | 'remove' | 'start' | 'stop'; sdk?: string } }>(
     '/v1/workshops/:name',
     { schema: SCHEMAS.workshopAction },
     async (req, reply) => {
@@ -182,6 +182,8 @@ export function buildApi(deps: ApiDeps, inflight: Inflight): { app: FastifyInsta
         if (action === 'stash') await engine.stash(name, o);
         else if (action === 'unstash') await engine.unstash(name, o);
         else if (action === 'restore') await engine.restore(name, sdk!, o);
+        else if (action === 'start') await engine.start(name, o);
+        else if (action === 'stop') await engine.stop(name, o);
         else await engine.remove(name, o);
       });
     },

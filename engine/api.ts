@@ -13,7 +13,9 @@
  * ```
  */
 import type { Observable } from 'rxjs';
-import type { Backend } from '../backends/types.ts';
+import type { Backend, SpawnedProcess } from '../backends/types.ts';
+import type { ExecRequest } from './exec.ts';
+export type { ExecRequest } from './exec.ts';
 import type { JournalRecord } from '../events/catalogue.ts';
 import type { Identity, IdSupply, ObjectRef, OpKind, Phase, WorkshopShape, WorkshopSpec, WorkshopStatus } from '../machines/index.ts';
 
@@ -130,6 +132,8 @@ export interface WorkshopView extends WorkshopShape {
   /** The op in progress (status `busy` or `broken`). */
   readonly op: { readonly id: string; readonly kind: OpKind; readonly phase: Phase } | null;
   readonly lastError: { readonly op: string; readonly code: string; readonly message: string } | null;
+  /** Wanted running (true) or stopped (false) as its last op decided; absent when a journal from before `start`/`stop` recorded none. */
+  readonly running?: boolean;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -178,6 +182,8 @@ export interface ReconcileReport {
   readonly pending: number;
   readonly orphans: number;
   readonly missing: number;
+  /** Workshops wanted running that were found stopped and started again (absent: none). */
+  readonly restarted?: number;
 }
 
 /**
@@ -263,6 +269,43 @@ export interface Engine {
    * ```
    */
   remove(name: string, opts?: CommandOptions): Promise<void>;
+  /**
+   * Start the workshop's container (an op of one step, journaled) and record that it is wanted
+   * running: reconciliation starts it again if it finds it stopped (after a host reboot).
+   * Starting a running workshop is accepted and changes nothing.
+   *
+   * @throws `NOT_FOUND`, `BUSY`, `FAILED_PRECONDITION` (its instance lost); `OP_FAILED`.
+   * @example
+   * ```ts
+   * (await engine.start('nav2')).running; // true
+   * ```
+   */
+  start(name: string, opts?: CommandOptions): Promise<WorkshopView>;
+  /**
+   * Stop the workshop's container (processes in it end) and record that it is wanted stopped:
+   * reconciliation leaves it stopped. Launch, refresh, stash, unstash and restore start it again.
+   *
+   * @throws `NOT_FOUND`, `BUSY`, `FAILED_PRECONDITION` (its instance lost); `OP_FAILED`.
+   * @example
+   * ```ts
+   * (await engine.stop('nav2')).running; // false
+   * ```
+   */
+  stop(name: string, opts?: CommandOptions): Promise<WorkshopView>;
+  /**
+   * Run a command in a started workshop with its streams connected (`atelier exec`, `atelier
+   * shell` with `terminal`); resolves once it runs, and `exit` gives its status. Not journaled.
+   *
+   * @throws `NOT_FOUND` (the workshop, or `user` in it), `BUSY`, `FAILED_PRECONDITION` (stopped:
+   *   run `atelier start`; its instance lost), `INVALID_ARGUMENT` (no command; a terminal on the
+   *   fake backend), `UNAVAILABLE`.
+   * @example
+   * ```ts
+   * const p = await engine.exec('nav2', { command: ['sh', '-c', 'echo hi'], stdout: process.stdout, stderr: process.stderr });
+   * await p.exit; // 0
+   * ```
+   */
+  exec(name: string, req: ExecRequest): Promise<SpawnedProcess>;
   /**
    * Run a transient container from a ready workshop or an SDK layer, recorded only in the volatile
    * journal; removed after its script unless `keep`. A script that exits non-zero is a result

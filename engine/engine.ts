@@ -20,7 +20,8 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { BehaviorSubject, Subject, type Observable } from 'rxjs';
 import { freeze, produce } from 'immer';
-import { isBackendError, SimulatedCrash, type Backend } from '../backends/types.ts';
+import { isBackendError, SimulatedCrash, type Backend, type SpawnedProcess } from '../backends/types.ts';
+import { execIn, type ExecRequest } from './exec.ts';
 import { AtelierError, isAtelierError } from '../machines/errors.ts';
 import type { EventInput, JournalRecord } from '../events/catalogue.ts';
 import { openJournal, type Journal } from '../events/journal.ts';
@@ -80,7 +81,7 @@ export class EngineImpl implements Engine, ReconcileHost {
     private vfold: VolatileState,
     private readonly lock: StateLock,
     readonly clock: () => string,
-    private readonly ids: NonNullable<EngineOptions['ids']>,
+    readonly ids: NonNullable<EngineOptions['ids']>,
     private readonly checkpointEvery: number,
     private readonly stateDir: string,
     readonly guard: SpaceGuard,
@@ -307,6 +308,19 @@ export class EngineImpl implements Engine, ReconcileHost {
 
   async remove(name: string, opts: CommandOptions = {}): Promise<void> {
     await this.command('remove', name, opts);
+  }
+
+  async start(name: string, opts: CommandOptions = {}): Promise<WorkshopView> {
+    return (await this.command('start', name, opts))!;
+  }
+
+  async stop(name: string, opts: CommandOptions = {}): Promise<WorkshopView> {
+    return (await this.command('stop', name, opts))!;
+  }
+
+  exec(name: string, req: ExecRequest): Promise<SpawnedProcess> {
+    this.assertOpen();
+    return execIn(this, name, req);
   }
 
   run(req: RunRequest, opts: CommandOptions = {}): Promise<RunResult> {

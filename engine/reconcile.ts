@@ -23,7 +23,7 @@
  * ```
  */
 import { isBackendError, type Backend, type ObjectInfo } from '../backends/types.ts';
-import { currentStep, decide, objectKey, type DomainState, type Input, type KeyedEvent, type ObjectRef } from '../machines/index.ts';
+import { currentStep, decide, instanceRef, objectKey, type DomainState, type IdSupply, type Input, type KeyedEvent, type ObjectRef } from '../machines/index.ts';
 import type { GcReport, ReconcileReport } from './api.ts';
 import { observe } from './effects.ts';
 
@@ -38,6 +38,8 @@ export interface ReconcileHost {
   record(events: readonly KeyedEvent[]): Promise<void>;
   /** Journal an op's events and carry the op on to its end. */
   drive(name: string, opId: string, events: KeyedEvent[]): Promise<unknown>;
+  /** Ids for the ops reconciliation starts itself (a restart). */
+  readonly ids: IdSupply;
 }
 
 export class Reconciler {
@@ -131,9 +133,32 @@ export class Reconciler {
     const orphans = await this.removeOrphans(this.orphans(inventory));
     const missing = this.decide({ type: 'inventory', at: h.clock(), present });
     if (missing.length) await h.record(missing);
-    const report = { pending: pendingOps.length, orphans: orphans.length, missing: missing.length };
+    const restarted = await this.restartStopped(inventory);
+    const report = { pending: pendingOps.length, orphans: orphans.length, missing: missing.length, ...(restarted > 0 ? { restarted } : {}) };
     await h.record(this.decide({ type: 'reconciled', at: h.clock(), ...report }));
     return report;
+  }
+
+  /**
+   * 4. Workshops whose instance the inventory shows stopped: the chart starts again those wanted
+   * running (a host reboot stopped them; `atelier stop` did not), in name order. A restart that
+   * fails is an op that failed like any other: the workshop stays as it was, with its error.
+   */
+  private async restartStopped(inventory: readonly ObjectInfo[]): Promise<number> {
+    const h = this.host;
+    const stopped = new Set(inventory.filter((o) => o.status === 'stopped').map((o) => objectKey(o.ref)));
+    let restarted = 0;
+    const names = Object.keys(h.world.durable.workshops).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const name of names) {
+      const ws = h.world.durable.workshops[name]!;
+      if (ws.running !== true || ws.op !== null || !stopped.has(objectKey(instanceRef(ws.instance)))) continue;
+      const events = this.decide({ type: 'found.stopped', workshop: name, owner: h.owner, at: h.clock(), ids: h.ids });
+      if (events.length === 0) continue;
+      const opId = (events[0] as Extract<KeyedEvent, { type: 'op.started' }>).data.op;
+      await h.drive(name, opId, events);
+      restarted++;
+    }
+    return restarted;
   }
 
   async gc(dryRun: boolean): Promise<GcReport> {

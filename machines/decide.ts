@@ -24,7 +24,7 @@ import { evolve } from './evolve.ts';
 import { judgeProbe } from './layer.ts';
 import { containerAfter } from './container.ts';
 import { garbageAfter, lastErrorAfter, shapeAfter, stashParts } from './outcomes.ts';
-import { describeEffect, instanceRef, layerRef, planLaunch, planRefresh, planRemove, planRestore, planStash, planUnstash, reusablePrefix, undoSteps, type PlanContext } from './plan.ts';
+import { describeEffect, instanceRef, layerRef, planLaunch, planPower, planRefresh, planRemove, planRestore, planStash, planUnstash, reusablePrefix, undoSteps, type PlanContext } from './plan.ts';
 import { currentStep, layersHeld, stashLayerNames, type DomainState, type FoldState, type OpRecord } from './state.ts';
 import { objectKey, type Identity, type ObjectDescriptor, type ObjectKind, type ObjectRef, type Observation, type OpKind, type Plan, type WorkshopShape, type WorkshopSpec } from './types.ts';
 import { DECISIONS, resolveWorkshop, workshopMachine, type Decision, type WorkshopContext, type WorkshopEvent } from './workshop.ts';
@@ -56,13 +56,17 @@ export type Input =
   | { type: 'inventory'; at: string; present: ReadonlySet<string> }
   /** Reconciliation or gc removed an owned object nobody accounts for. */
   | { type: 'orphan.removed'; at: string; object: ObjectDescriptor }
-  | { type: 'reconciled'; at: string; pending: number; orphans: number; missing: number }
+  | { type: 'reconciled'; at: string; pending: number; orphans: number; missing: number; restarted?: number }
   /** A transient container from a workshop or an SDK layer. */
   | { type: 'run'; from: string; scratch?: string; keep?: boolean; at: string; ids: IdSupply }
   | { type: 'container.start'; id: string; at: string }
   | { type: 'container.remove'; id: string; at: string }
   /** Reconciliation: the backend no longer holds these transient containers. */
-  | { type: 'containers.lost'; ids: readonly string[]; at: string };
+  | { type: 'containers.lost'; ids: readonly string[]; at: string }
+  /** Reconciliation found workshop `workshop`'s instance stopped: a start op when it is wanted running, else nothing. */
+  | { type: 'found.stopped'; workshop: string; owner: string; at: string; ids: IdSupply }
+  /** May a process be started in the workshop (`exec`, `shell`)? `status`: its instance's, from the backend. Nothing to journal; refused with a code. */
+  | { type: 'exec'; workshop: string; status: 'running' | 'stopped' };
 
 /** The chart's view of one workshop, rebuilt from the state. */
 export function contextFor(st: DomainState, name: string): WorkshopContext {
@@ -72,7 +76,9 @@ export function contextFor(st: DomainState, name: string): WorkshopContext {
   const before = op?.plan.before;
   return {
     name,
-    workshop: ws ? { status: ws.status, hasStash: ws.stash !== null, sdks: ws.sdks.map((l) => l.sdk), instancePresent: ws.instancePresent, dependents: dependentsOf(st, ws) } : null,
+    workshop: ws
+      ? { status: ws.status, hasStash: ws.stash !== null, sdks: ws.sdks.map((l) => l.sdk), instancePresent: ws.instancePresent, dependents: dependentsOf(st, ws), ...(ws.running !== undefined ? { running: ws.running } : {}) }
+      : null,
     op,
     beforeHeld: before ? layersHeld(before, s.objects) : true,
   };
@@ -146,8 +152,22 @@ function finished(s: FoldState, op: OpRecord, p: Extract<Decision, { type: 'fini
       shape,
       lastError: lastErrorAfter(op.id, p.outcome, status, p, ws.lastError),
       garbage: garbageAfter(op, p.outcome, shape, s),
+      ...runningAfter(op, p.outcome, shape),
     },
   };
+}
+
+/**
+ * The status the workshop is wanted in once its op ends, when the op's plan recorded one: a done
+ * op's; an undone refresh, stash, unstash or restore restarts the workshop (the compensation of
+ * its first step, the stop), so it is wanted running as before. A failed start or stop, or a
+ * given-up op, leaves the wanted status as it was.
+ */
+function runningAfter(op: OpRecord, outcome: 'done' | 'undone' | 'broken', shape: WorkshopShape | null): { running?: boolean } {
+  if (op.plan.running === undefined || shape === null) return {};
+  if (outcome === 'done') return { running: op.plan.running };
+  if (outcome === 'undone' && op.kind !== 'start' && op.kind !== 'stop') return { running: true };
+  return {};
 }
 
 function refuse(code: string, message: string, info: Record<string, unknown>): never {
@@ -159,7 +179,15 @@ function command(st: DomainState, input: Extract<Input, { type: 'command' }>): K
   const s = st.durable;
   const { kind, workshop: name } = input;
   const event = (kind === 'restore' ? { type: 'restore', sdk: input.sdk ?? '' } : { type: kind }) as WorkshopEvent;
+  return startOp(st, input, event);
+}
+
+/** The chart's answer to `event`: refused, nothing to do (`[]`), or an op's first events. */
+function startOp(st: DomainState, input: Extract<Input, { type: 'command' }>, event: WorkshopEvent, why?: string): KeyedEvent[] {
+  const s = st.durable;
+  const { kind, workshop: name } = input;
   const { decisions } = ask(contextFor(st, name), event);
+  if (why && decisions.length === 0) return [];
   const rejected = decisions.find((d) => d.type === 'reject');
   if (rejected?.type === 'reject') refuse(rejected.params.code, `cannot ${kind} "${name}": workshop ${rejected.params.reason}`, { workshop: name, ...(kind === 'restore' ? { sdk: input.sdk } : {}) });
   if (!decisions.some((d) => d.type === 'startOp')) refuse('FAILED_PRECONDITION', `cannot ${kind} "${name}" in its current state`, { workshop: name });
@@ -169,7 +197,16 @@ function command(st: DomainState, input: Extract<Input, { type: 'command' }>): K
   const started: KeyedEvent = {
     type: 'op.started',
     key: name,
-    data: { op: opId, kind, workshop: name, plan, at: input.at, ...(input.spec && (kind === 'launch' || kind === 'refresh') ? { spec: input.spec } : {}), ...(kind === 'restore' && input.sdk ? { sdk: input.sdk } : {}) },
+    data: {
+      op: opId,
+      kind,
+      workshop: name,
+      plan,
+      at: input.at,
+      ...(input.spec && (kind === 'launch' || kind === 'refresh') ? { spec: input.spec } : {}),
+      ...(kind === 'restore' && input.sdk ? { sdk: input.sdk } : {}),
+      ...(why ? { reason: why } : {}),
+    },
   };
   const next = ahead(s, [started]);
   return [started, ...opEvents(next, opId, decisions.filter((d) => d.type !== 'startOp'), null, input.at)];
@@ -196,6 +233,9 @@ function planFor(s: FoldState, kind: OpKind, name: string, ctx: PlanContext, inp
       return planRestore({ ctx, name, shape, sdk: input.sdk! });
     case 'remove':
       return planRemove({ ctx, shape, leftovers: leftoversOf(s, name, shape) });
+    case 'start':
+    case 'stop':
+      return planPower({ shape, running: kind === 'start' });
   }
 }
 
@@ -345,13 +385,23 @@ export function decide(state: DomainState, input: Input): KeyedEvent[] {
       if (input.object.kind === 'container' && !state.durable.objects[objectKey(input.object.ref)]) return [];
       return [{ type: 'object.orphan-removed', key: input.object.workshop ?? 'engine', data: { object: input.object, at: input.at } }];
     case 'reconciled':
-      return [{ type: 'engine.reconciled', key: 'engine', data: { at: input.at, pending: input.pending, orphans: input.orphans, missing: input.missing } }];
+      return [{ type: 'engine.reconciled', key: 'engine', data: { at: input.at, pending: input.pending, orphans: input.orphans, missing: input.missing, ...(input.restarted ? { restarted: input.restarted } : {}) } }];
     case 'run':
       return run(state, input);
     case 'container.start':
       return container(state, input.id, 'start', input.at);
     case 'container.remove':
       return container(state, input.id, 'remove', input.at);
+    case 'found.stopped': {
+      const { workshop, owner, at, ids } = input;
+      return startOp(state, { type: 'command', kind: 'start', workshop, owner, at, ids }, { type: 'found.stopped' }, 'found stopped while wanted running (a host reboot?)');
+    }
+    case 'exec': {
+      const { decisions } = ask(contextFor(state, input.workshop), { type: 'exec', status: input.status });
+      const rejected = decisions.find((d) => d.type === 'reject');
+      if (rejected?.type === 'reject') refuse(rejected.params.code, `cannot exec in "${input.workshop}": workshop ${rejected.params.reason}`, { workshop: input.workshop });
+      return [];
+    }
     case 'containers.lost':
       return input.ids.filter((id) => containerAfter(state.volatile.containers[id]?.status ?? 'absent', 'lost') !== null).map((id) => ({ type: 'container.removed', key: id, data: { id, at: input.at } }));
   }

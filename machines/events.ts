@@ -32,7 +32,8 @@ export interface WorkshopOutcome {
 }
 
 export type DomainEvent =
-  | Ev<'op.started', { op: string; kind: OpKind; workshop: string; plan: Plan; at: string; spec?: WorkshopSpec; sdk?: string }>
+  /** `reason`: why reconciliation started the op itself (a workshop wanted running found stopped). */
+  | Ev<'op.started', { op: string; kind: OpKind; workshop: string; plan: Plan; at: string; spec?: WorkshopSpec; sdk?: string; reason?: string }>
   | Ev<'effect.requested', { op: string; phase: Phase; step: number; attempt: number; at: string }>
   | Ev<'effect.succeeded', { op: string; phase: Phase; step: number; at: string; identity?: Identity }>
   | Ev<'effect.failed', { op: string; phase: Phase; step: number; at: string; code: string; message: string }>
@@ -46,9 +47,10 @@ export type DomainEvent =
   /**
    * The op ended. `shape` is the workshop's shape from now on (null with status `absent`);
    * `garbage` the objects nobody will return to (a clean-up's leftovers, a given-up op's stray
-   * stash copies): gc removes them.
+   * stash copies): gc removes them. `running`: the status the workshop is wanted in from now on,
+   * when the op's plan recorded one (absent: unchanged).
    */
-  | Ev<'op.finished', { op: string; outcome: 'done' | 'undone' | 'broken'; at: string; code?: string; message?: string; shape: WorkshopShape | null; garbage: readonly ObjectRef[] } & WorkshopOutcome>
+  | Ev<'op.finished', { op: string; outcome: 'done' | 'undone' | 'broken'; at: string; code?: string; message?: string; shape: WorkshopShape | null; garbage: readonly ObjectRef[]; running?: boolean } & WorkshopOutcome>
   | Ev<'object.orphan-removed', { object: ObjectDescriptor; at: string }>
   /**
    * Reconciliation found an object the state holds missing on the backend. A lost part of a stash
@@ -61,7 +63,7 @@ export type DomainEvent =
    * A stash that named an object now absent is forgotten (`forgetStash`, its other parts garbage).
    */
   | Ev<'object.settled', { object: ObjectDescriptor; present: boolean; at: string; forgetStash?: readonly ObjectRef[] }>
-  | Ev<'engine.reconciled', { at: string; pending: number; orphans: number; missing: number }>
+  | Ev<'engine.reconciled', { at: string; pending: number; orphans: number; missing: number; restarted?: number }>
   // Volatile journal only: transient containers.
   | Ev<'container.created', { id: string; ref: ObjectRef; source: ObjectRef; scratch?: string; keep?: boolean; op: string; at: string }>
   | Ev<'container.started', { id: string; at: string }>

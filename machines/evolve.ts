@@ -189,6 +189,7 @@ export function evolve(s: FoldState, e: DomainEvent & { seq?: number }): void {
       ws.updatedAt = d.at;
       ws.status = d.status;
       ws.lastError = d.lastError;
+      if (d.running !== undefined) ws.running = d.running;
       return;
     }
     case 'object.orphan-removed':

@@ -86,6 +86,7 @@ export function planLaunch(args: { ctx: PlanContext; spec: WorkshopSpec; suffixe
     cleanup: [],
     before: null,
     after: { instance, projectId: spec.projectId, base: spec.base, defaultBase: spec.defaultBase, sdks: sdk.layers, stash: null },
+    running: true,
   };
 }
 
@@ -150,6 +151,7 @@ export function planRefresh(args: { ctx: PlanContext; name: string; shape: Works
     cleanup: dropStashSteps(shape, false, isPresent),
     before: shape,
     after: { ...shape, base: spec.base, defaultBase: spec.defaultBase, sdks: [...shape.sdks.slice(0, reuse), ...build.layers], stash: null },
+    running: true,
   };
 }
 
@@ -162,6 +164,7 @@ export function planStash(args: { ctx: PlanContext; name: string; shape: Worksho
     cleanup: [],
     before: shape,
     after: { ...shape, stash: { layer: stashName(shape.instance), sdkLayers: shape.sdks.map((l) => ({ ...l, copy: isPresent(l.layer) ? stashSdkName(l.layer) : null })), op: ctx.op } },
+    running: true,
   };
 }
 
@@ -192,6 +195,7 @@ export function planUnstash(args: { ctx: PlanContext; name: string; shape: Works
     cleanup: [],
     before: shape,
     after: { ...shape, sdks: stash.sdkLayers.map(({ sdk, hash, layer }) => ({ sdk, hash, layer })), stash: null },
+    running: true,
   };
 }
 
@@ -219,7 +223,19 @@ export function planRestore(args: { ctx: PlanContext; name: string; shape: Works
     cleanup: [step('drop stash', { type: 'remove', target: stash })],
     before: shape,
     after: shape,
+    running: true,
   };
+}
+
+/**
+ * start and stop: one step each, nothing to compensate (a failed start or stop leaves the
+ * workshop as it was; both are idempotent on every backend, so repeating one is safe). The plan
+ * records the status the workshop is wanted in (`running`), which reconciliation keeps it in.
+ */
+export function planPower(args: { shape: WorkshopShape; running: boolean }): Plan {
+  const ws = instanceRef(args.shape.instance);
+  const effect: Effect = args.running ? { type: 'start', target: ws } : { type: 'stop', target: ws };
+  return { do: [step(args.running ? 'start' : 'stop', effect)], cleanup: [], before: args.shape, after: args.shape, running: args.running };
 }
 
 /** remove: the workshop, its SDK layers and any stash. Rolls forward: every step is retried. */

@@ -63,6 +63,14 @@ export interface WorkshopRecord extends Mutable<WorkshopShape> {
   lastError: { op: string; code: string; message: string } | null;
   /** False once reconciliation found the workshop's instance missing. */
   instancePresent: boolean;
+  /**
+   * Whether the workshop is wanted running (`atelier start` / launch, refresh, stash, unstash and
+   * restore, which end with a start) or stopped (`atelier stop`), as the last finished op decided.
+   * Absent until an op planned with a wanted status finishes (journals from before start and stop
+   * were commands record none): such a workshop is left as it is found. Reconciliation starts a
+   * workshop wanted running that it finds stopped (a host reboot), like Docker's `unless-stopped`.
+   */
+  running?: boolean;
   readonly createdAt: string;
   updatedAt: string;
 }

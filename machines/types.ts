@@ -56,7 +56,7 @@ export type Effect =
   | { readonly type: 'stop'; readonly target: ObjectRef }
   | { readonly type: 'exec'; readonly target: ObjectRef; readonly sdk: string; readonly script: string };
 
-export type OpKind = 'launch' | 'refresh' | 'stash' | 'unstash' | 'restore' | 'remove';
+export type OpKind = 'launch' | 'refresh' | 'stash' | 'unstash' | 'restore' | 'remove' | 'start' | 'stop';
 
 /** One SDK as resolved from a workshop file. */
 export interface SdkSpec {
@@ -128,6 +128,12 @@ export interface Plan {
   readonly after: WorkshopShape | null;
   /** The shape the workshop has once `undo` completed (null when it did not exist before). */
   readonly before: WorkshopShape | null;
+  /**
+   * Whether the workshop is wanted running once the op is done: false for `stop`, true for every
+   * other op that keeps the workshop (their plans end with a start). Absent in plans journaled
+   * before start and stop were commands: what those leave is not recorded.
+   */
+  readonly running?: boolean;
 }
 
 export type Phase = 'do' | 'undo' | 'cleanup';

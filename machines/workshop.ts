@@ -6,7 +6,8 @@
  *
  * ```
  *   absent ──launch──► busy.do ──► ready | broken | absent          (see machines/README.md)
- *   ready, broken ──refresh | stash | unstash | restore | remove──► busy.do
+ *   ready, broken ──refresh | stash | unstash | restore | remove | start | stop──► busy.do
+ *   ready, broken ──found.stopped [wanted running]──► busy.do (a start: reconciliation after a reboot)
  *   busy.do ──step failed, before the pivot──► busy.undo ──► ready | broken | absent (undone)
  *   busy.do ──do steps done──► busy.cleanup ──► ready | broken
  * ```
@@ -46,6 +47,8 @@ export interface WorkshopFacts {
   readonly instancePresent: boolean;
   /** Kept transient containers running from the workshop or its layers (they depend on them). */
   readonly dependents: number;
+  /** The status the workshop is wanted in (`WorkshopRecord.running`); undefined: not recorded. */
+  readonly running?: boolean;
 }
 
 /** An op in progress, as the fold keeps it. */
@@ -80,7 +83,11 @@ export type WorkshopEvent =
   | { type: 'resume' }
   | { type: 'interrupted'; failure?: Failure }
   | { type: 'instance.lost' }
-  | { type: 'layer.lost' };
+  | { type: 'layer.lost' }
+  /** Reconciliation found the workshop's instance stopped (a host reboot, a container that died). */
+  | { type: 'found.stopped' }
+  /** A process is to be started in the workshop (`exec`, `shell`); `status` is its instance's, as the backend reports it. */
+  | { type: 'exec'; status: 'running' | 'stopped' };
 
 export type RejectionCode = 'NOT_FOUND' | 'ALREADY_EXISTS' | 'BUSY' | 'FAILED_PRECONDITION';
 
@@ -91,9 +98,11 @@ export type Decision =
   | { type: 'enterPhase'; params: { phase: Phase; from?: number; reason: string; code?: string; message?: string } }
   | { type: 'finish'; params: { outcome: 'done' | 'undone' | 'broken'; code?: string; message?: string } }
   | { type: 'reject'; params: { code: RejectionCode; reason: string } }
-  | { type: 'lose'; params: { instance: boolean } };
+  | { type: 'lose'; params: { instance: boolean } }
+  /** A process may be started in the workshop (`exec`). */
+  | { type: 'accept'; params: Record<string, never> };
 
-export const DECISIONS: ReadonlySet<string> = new Set(['startOp', 'request', 'enterPhase', 'finish', 'reject', 'lose']);
+export const DECISIONS: ReadonlySet<string> = new Set(['startOp', 'request', 'enterPhase', 'finish', 'reject', 'lose', 'accept']);
 
 const stepsOf = (op: OpFacts) => phaseStepsOf(op);
 const current = (op: OpFacts) => stepsOf(op)[op.step];
@@ -130,6 +139,9 @@ const machine = setup({
     pastPivot: (a) => current(op(a))?.retry === true || op(a).step >= op(a).plan.do.length,
     /** Reconciliation's probe of the pending effect failed, or could not confirm it. */
     observedFailure: ({ event }) => event.type === 'interrupted' && event.failure !== undefined,
+    // Start and stop
+    wantedRunning: ({ context }) => context.workshop?.running === true,
+    instanceStopped: ({ event }) => event.type === 'exec' && event.status === 'stopped',
   },
   actions: {
     // The decisions: named, typed, and carried out by `decide`, which journals them.
@@ -139,6 +151,7 @@ const machine = setup({
     finish: (_, _p: Extract<Decision, { type: 'finish' }>['params']) => {},
     reject: (_, _p: Extract<Decision, { type: 'reject' }>['params']) => {},
     lose: (_, _p: Extract<Decision, { type: 'lose' }>['params']) => {},
+    accept: () => {},
   },
 });
 
@@ -229,6 +242,23 @@ const restoreChecks = [
   { guard: 'hasStash', actions: reject('FAILED_PRECONDITION', 'has a stash (unstash it first)') },
   { guard: 'unknownSdk', actions: rejectWith('NOT_FOUND', (a) => `has no SDK layer "${a.event.type === 'restore' ? a.event.sdk : ''}"`) },
 ] as const;
+/**
+ * Start, stop and exec on a workshop at rest (ready or broken: a broken workshop can still be
+ * entered to see what went wrong). A start of a running workshop, or a stop of a stopped one, is
+ * an op like any other: both effects are idempotent, and the op records the wanted status.
+ */
+const power = { start: [lostInstance, start], stop: [lostInstance, start] } as const;
+/** Reconciliation restarts a workshop wanted running that it finds stopped (Docker's `unless-stopped`). */
+const restart = { 'found.stopped': [{ guard: and(['wantedRunning', not('instanceGone')]), ...start }] } as const;
+const exec = {
+  exec: [
+    lostInstance,
+    { guard: 'instanceStopped', actions: rejectWith('FAILED_PRECONDITION', (a) => `is stopped; start it first: atelier start ${a.context.name}`) },
+    // Accepted: no decision to journal (a process in a workshop is not an op).
+    { actions: 'accept' },
+  ],
+} as const;
+
 /** A lost instance or layer breaks the workshop; it is repaired by a refresh, or removed. */
 const lost = {
   'instance.lost': { target: BROKEN, actions: { type: 'lose' as const, params: { instance: true } } },
@@ -241,7 +271,7 @@ const chart = machine.createMachine({
   initial: 'absent',
   states: {
     absent: {
-      on: { launch: start, refresh: missing, stash: missing, unstash: missing, restore: missing, remove: missing },
+      on: { launch: start, refresh: missing, stash: missing, unstash: missing, restore: missing, remove: missing, start: missing, stop: missing, exec: missing },
     },
     ready: {
       on: {
@@ -252,6 +282,9 @@ const chart = machine.createMachine({
         unstash: [dependents, lostInstance, { guard: not('hasStash'), actions: reject('FAILED_PRECONDITION', 'has no stash (stash it first)') }, start],
         restore: [dependents, lostInstance, ...restoreChecks, start],
         remove: [dependents, start],
+        ...power,
+        ...restart,
+        ...exec,
       },
     },
     broken: {
@@ -263,11 +296,14 @@ const chart = machine.createMachine({
         unstash: [dependents, lostInstance, { guard: not('hasStash'), actions: reject('FAILED_PRECONDITION', 'has no stash (stash it first)') }, start],
         restore: [dependents, lostInstance, isBroken],
         remove: [dependents, start],
+        ...power,
+        ...restart,
+        ...exec,
       },
     },
     busy: {
       initial: 'do',
-      on: { ...lost, launch: { actions: reject('BUSY', 'is busy with another operation') }, refresh: busy, stash: busy, unstash: busy, restore: busy, remove: busy },
+      on: { ...lost, launch: { actions: reject('BUSY', 'is busy with another operation') }, refresh: busy, stash: busy, unstash: busy, restore: busy, remove: busy, start: busy, stop: busy, exec: busy },
       states: {
         do: { on: { 'step.ok': advanceDo, resume: advanceDo, 'step.failed': failedInDo, abort: [{ guard: 'pastPivot' }, ...rollBack(eventFailure)], interrupted: interruptedInDo } },
         undo: { on: { 'step.ok': advanceUndo, resume: advanceUndo, 'step.failed': failedInUndo, interrupted: interruptedInUndo } },

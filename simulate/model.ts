@@ -119,6 +119,10 @@ export class Model {
         return ['done', 'undone', 'broken'];
       case 'remove':
         return ['done', 'broken'];
+      case 'start':
+      case 'stop':
+        // One step, nothing to compensate: a crash before its outcome is an interruption (undone).
+        return ['undone'];
     }
   }
 
