@@ -130,13 +130,17 @@ export function effectiveDefaultBase(backend: Backend, cfg: BackendConfig): stri
 }
 
 /**
- * `atelier base add NAME PATH`: register a base directory or tarball. Only the overlay backend
- * has registrable bases (LXD bases are image aliases: use `lxc image import --alias`).
+ * `atelier base add NAME PATH` and `atelier base add NAME --debian SUITE`: import a root
+ * filesystem directory or tarball as a base, on any backend whose adapter has
+ * `addBase(name, path)` (overlay: a base directory; LXD: an image with that alias). `source` may
+ * be a function that makes the root (a Debian build): it is only called once the backend is known
+ * to take bases and the name is free, so a taken name or an unsuitable backend fails at once.
  *
  * @example
  * await addBase(backend, 'busybox', '/srv/bases/busybox');
+ * await addBase(backend, 'bookworm', async () => (await buildDebianRoot({ suite: 'bookworm' })).path);
  */
-export async function addBase(backend: Backend, name: string, basePath: string): Promise<void> {
+export async function addBase(backend: Backend, name: string, source: string | (() => Promise<string>)): Promise<void> {
   const add = (backend as unknown as { addBase?: (name: string, path: string) => unknown }).addBase;
   if (typeof add !== 'function') {
     const hint = backend.kind === 'lxd' ? ' (LXD bases are image aliases: add one with `lxc image import ... --alias NAME`)' : '';
@@ -145,5 +149,9 @@ export async function addBase(backend: Backend, name: string, basePath: string):
       base: name,
     });
   }
+  if (typeof source === 'function' && (await backend.listBases()).includes(name)) {
+    throw new AtelierError('ALREADY_EXISTS', `cannot add base "${name}": the ${backend.kind} backend already has a base of that name (\`atelier base list\`)`, { backend: backend.kind, base: name });
+  }
+  const basePath = typeof source === 'string' ? source : await source();
   await add.call(backend, name, path.resolve(basePath));
 }

@@ -242,12 +242,15 @@ export class LocalHost implements Host {
     }
   }
 
-  /** `atelier base add` (overlay): on the backend, no engine. */
-  async addBase(name: string, basePath: string): Promise<void> {
+  /**
+   * `atelier base add`: on the backend, no engine. `source`: a path, or a function that makes the
+   * root (a Debian build), called once the backend is known to take bases and the name is free.
+   */
+  async addBase(name: string, source: string | (() => Promise<string>)): Promise<void> {
     await ensureDirs(this.ctx);
     const backend = await createBackend(this.ctx.backendConfig);
     try {
-      await addBackendBase(backend, name, basePath);
+      await addBackendBase(backend, name, source);
     } finally {
       await quietly(() => backend.close());
     }
