@@ -156,10 +156,11 @@ export function buildProgram(
   const base = program.command('base').description('bases workshops are created from');
   base
     .command('add')
-    .description('register a base directory or tarball (overlay backend)')
+    .description('register a base: a root filesystem directory or tarball, or a Debian root built with mmdebstrap (--debian SUITE; cached)')
     .argument('<name>', 'base name, e.g. ubuntu@24.04')
-    .argument('<path>', 'root filesystem directory or tarball')
-    .action((name: string, p: string, _o, c: Command) => act((ctx) => cmd.baseAdd(ctx, name, p), c));
+    .argument('[path]', 'root filesystem directory or tarball (or give --debian)')
+    .option('--debian <suite>', 'build a Debian minbase root of this suite (bookworm, trixie, ...) with mmdebstrap, through the host\'s mirror; cached in $ATELIER_DEBIAN_CACHE (default /var/cache/atelier/debian for root, else $XDG_CACHE_HOME/atelier/debian)')
+    .action((name: string, p: string | undefined, o: { debian?: string }, c: Command) => act((ctx) => cmd.baseAdd(ctx, name, p, o), c));
   base
     .command('list')
     .description('list the bases the backend knows, marking the default')

@@ -144,22 +144,48 @@ export async function run(ctx: Context, from: string, opts: { script?: string; s
 
 const BASE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@:+-]*$/;
 
-/** `atelier base add NAME PATH` (overlay). */
-export async function baseAdd(ctx: Context, name: string, basePath: string): Promise<number> {
+/**
+ * `atelier base add NAME PATH` and `atelier base add NAME --debian SUITE`: exactly one of the two.
+ * A Debian root is built with mmdebstrap (cached: `backends/debian.ts`), its phases on stderr as
+ * `debian SUITE: ...` lines, then imported like a tarball; on LXD the adapter makes it an image.
+ */
+export async function baseAdd(ctx: Context, name: string, basePath: string | undefined, opts: { debian?: string } = {}): Promise<number> {
   if (name.length > 100 || !BASE_NAME_RE.test(name)) {
     throw new AtelierError('INVALID_NAME', `base name ${JSON.stringify(name)} is not valid: use letters, digits and . _ @ : + -, starting with a letter or digit (e.g. "ubuntu@24.04")`, {
       what: 'base',
       name,
     });
   }
-  try {
-    await stat(basePath);
-  } catch {
-    throw new AtelierError('INVALID_ARGUMENT', `cannot add base "${name}": ${basePath} does not exist (give a root filesystem directory or tarball)`, { path: basePath });
+  if ((basePath === undefined) === (opts.debian === undefined)) {
+    throw new AtelierError('INVALID_ARGUMENT', `cannot add base "${name}": give either a PATH (a root filesystem directory or tarball) or --debian SUITE, ${basePath === undefined ? 'not neither' : 'not both'}`, { base: name });
   }
   const { LocalHost } = await import('./local-host.ts');
-  await new LocalHost(ctx).addBase(name, basePath);
-  ctx.out.result({ base: { name, path: path.resolve(basePath) } }, () => `added base "${name}" from ${path.resolve(basePath)}`);
+  if (opts.debian !== undefined) {
+    const suite = opts.debian;
+    const { buildDebianRoot, validateSuite } = await import('../backends/debian.ts');
+    validateSuite(suite);
+    const say = (line: string): void => void (ctx.progressMode === 'off' ? undefined : ctx.io.stderr.write(`${line}\n`));
+    const built = await withCommandOptions(ctx, async (o) => {
+      let root: Awaited<ReturnType<typeof buildDebianRoot>> | undefined;
+      await new LocalHost(ctx).addBase(name, async () => {
+        root = await buildDebianRoot({ suite, env: ctx.io.env, onProgress: (p) => say(p.line), ...(o.signal === undefined ? {} : { signal: o.signal }) });
+        say(`debian ${suite}: importing as base "${name}" (${ctx.backendConfig.kind} backend)`);
+        return root.path;
+      });
+      return root as NonNullable<typeof root>;
+    });
+    const { path: p, tarball: _t, ...debian } = built;
+    ctx.out.result({ base: { name, path: p, debian } }, () => `added base "${name}": Debian ${suite} ${debian.variant} (${debian.arch}, ${Math.round(debian.bytes / 1e6)} MB${debian.cached ? ', from the cache' : ''}) from ${p}`);
+    return 0;
+  }
+  const given = basePath as string;
+  try {
+    await stat(given);
+  } catch {
+    throw new AtelierError('INVALID_ARGUMENT', `cannot add base "${name}": ${given} does not exist (give a root filesystem directory or tarball)`, { path: given });
+  }
+  await new LocalHost(ctx).addBase(name, given);
+  ctx.out.result({ base: { name, path: path.resolve(given) } }, () => `added base "${name}" from ${path.resolve(given)}`);
   return 0;
 }
 
