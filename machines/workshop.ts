@@ -243,8 +243,8 @@ const restoreChecks = [
   { guard: 'unknownSdk', actions: rejectWith('NOT_FOUND', (a) => `has no SDK layer "${a.event.type === 'restore' ? a.event.sdk : ''}"`) },
 ] as const;
 /**
- * Start, stop and exec on a workshop at rest (ready or broken: a broken workshop can still be
- * entered to see what went wrong). A start of a running workshop, or a stop of a stopped one, is
+ * Start and stop on a ready workshop; exec on one at rest (ready or broken: a broken workshop can
+ * still be entered to see what went wrong). A start of a running workshop, or a stop of a stopped one, is
  * an op like any other: both effects are idempotent, and the op records the wanted status.
  */
 const power = { start: [lostInstance, start], stop: [lostInstance, start] } as const;
@@ -296,8 +296,10 @@ const chart = machine.createMachine({
         unstash: [dependents, lostInstance, { guard: not('hasStash'), actions: reject('FAILED_PRECONDITION', 'has no stash (stash it first)') }, start],
         restore: [dependents, lostInstance, isBroken],
         remove: [dependents, start],
-        ...power,
-        ...restart,
+        // An op that finishes returns a workshop to ready: start and stop would hide that it is
+        // broken. It stays as it is (and is not restarted) until a refresh repairs it.
+        start: [lostInstance, isBroken],
+        stop: [lostInstance, isBroken],
         ...exec,
       },
     },
