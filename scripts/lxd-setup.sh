@@ -54,7 +54,10 @@ else
   mkdir -p "$(dirname "$LOG")"
   # From /: the daemon's working directory is inherited by the rsync it runs for copies, which
   # fails ("getcwd(): No such file or directory") once a clone it was started from is deleted.
-  (cd / && setsid nohup lxd --group root --logfile "$LOG" </dev/null >>"$LOG" 2>&1 &)
+  # The background subshell's own streams go to the log too (and it execs setsid): otherwise it
+  # stays alive as the daemon's parent holding this script's stdout, and a caller reading that
+  # (`bash scripts/lxd-setup.sh | tail`) waits for as long as the daemon runs.
+  (cd / && exec setsid nohup lxd --group root --logfile "$LOG") </dev/null >>"$LOG" 2>&1 &
   lxd waitready --timeout=60 || die "lxd did not become ready within 60 s; see $LOG"
   say "lxd is ready"
 fi
