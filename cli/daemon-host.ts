@@ -18,6 +18,7 @@ import type { SpawnedProcess } from '../backends/types.ts';
 import { didYouMeanHint } from '../engine/hints.ts';
 import { opError } from '../engine/op-errors.ts';
 import { AtelierError } from '../machines/errors.ts';
+import { execThroughDaemon, type ExecChange } from './daemon-exec.ts';
 import type { Host } from './host.ts';
 
 interface Envelope {
@@ -232,9 +233,25 @@ export class DaemonHost implements Host {
     return this.workshopChange('stop', name, `/v1/workshops/${name}`, { action: 'stop' }, opts);
   }
 
-  // TEMPORARY: atelierd's exec endpoint is being written (issue 17).
-  async exec(name: string, _req: ExecRequest): Promise<SpawnedProcess> {
-    throw new AtelierError('UNAVAILABLE', `cannot exec in "${name}" through atelierd yet: use --no-daemon`);
+  /** `atelier exec` / `atelier shell` through the daemon: its exec endpoint and websockets (`daemon-exec.ts`). */
+  exec(name: string, req: ExecRequest): Promise<SpawnedProcess> {
+    return execThroughDaemon(this.socket, req, {
+      start: (body) => result<string>(this.socket, 'POST', `/v1/workshops/${encodeURIComponent(name)}/exec`, body).catch((e) => this.hinted(name, e)),
+      ready: (id) => this.ready(id),
+      abort: (id) => call(this.socket, 'POST', `/v1/changes/${id}`, { action: 'abort' }).then(
+        () => undefined,
+        () => undefined,
+      ),
+    });
+  }
+
+  /** Change `id` once ready: long polls of `/wait`, for as long as it takes (a process may run for hours). */
+  private async ready(id: string): Promise<ExecChange> {
+    for (;;) {
+      const env = await call(this.socket, 'GET', `/v1/changes/${id}/wait?timeout=60s`);
+      if (env.type === 'sync') return env.result as ExecChange;
+      if (env.result?.kind !== 'TIMEOUT') throw new AtelierError((env.result?.kind ?? 'INTERNAL') as never, String(env.result?.message ?? `atelierd lost change ${id}`), { change: id });
+    }
   }
 
   async remove(name: string, opts: CommandOptions): Promise<void> {

@@ -45,6 +45,8 @@ export interface DaemonOptions {
   readonly checkpointEvery?: number;
   /** The free-space watermark of degraded mode, in bytes (the engine's default otherwise). */
   readonly minFree?: number;
+  /** Seconds an exec's client has to connect its websockets before its process is killed (5 by default). */
+  readonly execConnectTimeout?: number;
 }
 
 /** A running daemon: where it listens, and how to stop it as SIGTERM does. */
@@ -92,7 +94,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   await ready;
   const info = { version: ATELIER_VERSION, backend: o.backend, 'default-base': backend.defaultBase, owner: who, 'state-dir': o.stateDir, 'run-dir': o.runDir, socket: o.socket, pid: process.pid };
   const inflight = new Inflight();
-  const { app, streams } = buildApi({ engine, book, info, log }, inflight);
+  const { app, streams } = buildApi({ engine, book, info, log, ...(o.execConnectTimeout !== undefined ? { execConnectMs: o.execConnectTimeout * 1000 } : {}) }, inflight);
   await listenPrivately(o.socket, async () => {
     if ('fd' in listen) {
       await app.ready();
@@ -141,6 +143,7 @@ function program(): Command {
     .addOption(new Option('--grace <seconds>', 'on SIGTERM, how long changes in flight may run before they are aborted (undone)').default('30'))
     .addOption(new Option('--checkpoint-every <records>', 'write a checkpoint of the state after this many journal records (default 10000): start-up replays at most that many'))
     .addOption(new Option('--min-free <size>', "below this much free space on the journal's or the backend's disk, refuse launch, refresh, stash, unstash, restore and run; remove and gc still work (default: $ATELIER_MIN_FREE, else 32M)"))
+    .addOption(new Option('--exec-connect-timeout <seconds>', "how long an exec's client has to connect its websockets before the process is killed").default('5'))
     .exitOverride();
 }
 
@@ -153,10 +156,15 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     throw e;
   }
-  const g = cmd.opts<{ socket?: string; stateDir?: string; runDir?: string; backend: BackendKind; lxdSocket?: string; baseDefault?: string; grace: string; checkpointEvery?: string; minFree?: string }>();
+  const g = cmd.opts<{ socket?: string; stateDir?: string; runDir?: string; backend: BackendKind; lxdSocket?: string; baseDefault?: string; grace: string; checkpointEvery?: string; minFree?: string; execConnectTimeout: string }>();
   const grace = Number(g.grace);
   if (!Number.isFinite(grace) || grace < 0) {
     process.stderr.write(`atelierd: --grace ${JSON.stringify(g.grace)} is not a number of seconds\n`);
+    return 2;
+  }
+  const execConnectTimeout = Number(g.execConnectTimeout);
+  if (!Number.isFinite(execConnectTimeout) || execConnectTimeout <= 0) {
+    process.stderr.write(`atelierd: --exec-connect-timeout ${JSON.stringify(g.execConnectTimeout)} is not a positive number of seconds\n`);
     return 2;
   }
   const checkpointEvery = g.checkpointEvery === undefined ? undefined : Number(g.checkpointEvery);
@@ -182,6 +190,7 @@ export async function main(argv: string[]): Promise<number> {
       grace,
       ...(checkpointEvery ? { checkpointEvery } : {}),
       ...(minFree !== undefined ? { minFree } : {}),
+      execConnectTimeout,
     });
   } catch (e) {
     const code = isAtelierError(e) ? e.code : 'INTERNAL';

@@ -66,5 +66,33 @@ export const SCHEMAS = {
     params: { type: 'object', properties: { id }, required: ['id'] },
     body: { type: 'object', additionalProperties: false, required: ['action'], properties: { action: { enum: ['abort'] } } },
   },
+  exec: {
+    params: { type: 'object', properties: { name }, required: ['name'] },
+    body: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['command'],
+      properties: {
+        // argv as given: arguments may be empty strings, the program may not (the engine refuses that).
+        command: { type: 'array', minItems: 1, maxItems: 4096, items: { type: 'string', maxLength: 32768 } },
+        environment: {
+          type: 'object',
+          maxProperties: 1024,
+          propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 256 },
+          additionalProperties: { type: 'string', maxLength: 32768 },
+        },
+        'working-dir': { type: 'string', minLength: 1, maxLength: 4096, pattern: '^/' },
+        // A user name of the workshop's /etc/passwd, or uid[:gid] (the CLI's --user rule).
+        user: { type: 'string', minLength: 1, maxLength: 64, pattern: '^(?:[a-z_][a-z0-9_-]*\\$?|\\d+(?::\\d+)?)$' },
+        interactive: { type: 'boolean' },
+        width: { type: 'integer', minimum: 1, maximum: 65535 },
+        height: { type: 'integer', minimum: 1, maximum: 65535 },
+      },
+    },
+  },
+  execWebsocket: {
+    params: { type: 'object', properties: { id }, required: ['id'] },
+    querystring: { type: 'object', additionalProperties: false, required: ['id'], properties: { id: { enum: ['stdio', 'stderr', 'pty', 'control'] } } },
+  },
   events: { querystring: { type: 'object', additionalProperties: false, properties: { after: seq, 'volatile-after': seq, types: { type: 'string', maxLength: 1024 } } } },
 } as const;

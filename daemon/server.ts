@@ -18,6 +18,7 @@
  * curl --unix-socket /run/atelier/atelierd.sock 'http://localhost/v1/changes/op-3vx8q2k1m0ab/wait?timeout=60s'
  * ```
  */
+import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { nanoid } from 'nanoid';
 import type { CommandOptions, Engine, JournalEvent } from '../engine/api.ts';
@@ -25,6 +26,7 @@ import { loadWorkshopFile, specFromInline, type InlineWorkshop } from '../engine
 import { validateWorkshopName } from '../machines/names.ts';
 import type { ChangeBook } from './changes.ts';
 import { accepted, ApiError, envelopeOf, sync } from './envelope.ts';
+import { ExecSessions } from './exec.ts';
 import { SCHEMAS } from './schemas.ts';
 
 /** What the API serves. */
@@ -34,6 +36,8 @@ export interface ApiDeps {
   readonly info: Record<string, unknown>;
   /** One JSON log line per request (stderr). */
   readonly log: (line: Record<string, unknown>) => void;
+  /** How long an exec's client has to connect its websockets (`exec.ts`; 5 s by default). */
+  readonly execConnectMs?: number;
 }
 
 /** The changes this daemon runs: how to abort each, and which workshops have one in flight. */
@@ -154,6 +158,11 @@ export function buildApi(deps: ApiDeps, inflight: Inflight): { app: FastifyInsta
     (req as FastifyRequest & { change: string }).change = id;
     return reply.code(202).header('location', `/v1/changes/${id}`).send(accepted(id));
   }
+
+  // Exec's websockets (`exec.ts`): routed through fastify, so refusals before the upgrade are the
+  // usual error envelopes. Its routes go in a plugin registered after this one, which sees them.
+  void app.register(fastifyWebsocket, { options: { maxPayload: 1024 * 1024, perMessageDeflate: false } });
+  void app.register(async (scope) => new ExecSessions({ engine, book, log: deps.log, ...(deps.execConnectMs !== undefined ? { connectMs: deps.execConnectMs } : {}) }, inflight).register(scope));
 
   app.get('/v1/system-info', async () => sync(deps.info));
   app.get('/v1/workshops', async () => sync(engine.list()));
