@@ -18,6 +18,8 @@
  *   the op, so a crash in between leaves an owned object that garbage collection removes.
  * - hooks run through the exec API with recorded output; `ATELIER_ROOTFS=/`. A hook whose stderr
  *   says the disk is full fails with `NO_SPACE` (naming the instance's pool), not `EXEC_FAILED`.
+ * - processes (`spawn`) run through the exec API with its websockets (`spawn.ts`,
+ *   `exec-stream.ts`): the user looked up in the instance's `/etc/passwd`, the streams connected.
  * - `diskSpace` reports the pool new instances go to (`pool`, else the first profile's root disk):
  *   `GET /1.0/storage-pools/<pool>/resources`. `usage` reads each instance's `state.disk.root.usage`
  *   (one `recursion=2` listing per space); a driver that reports none (`dir` without quotas,
@@ -61,6 +63,8 @@ import {
   tagsToConfig,
 } from './config.ts';
 import { DISK_FULL, runHook } from './exec.ts';
+import { getFile } from './files.ts';
+import { spawnProcess } from './spawn.ts';
 import { ensureOwnerProjects, settle } from './projects.ts';
 import { ensureScratch, releaseScratch, rootPool } from './scratch.ts';
 
@@ -216,24 +220,10 @@ export class LxdAdapter implements Backend {
 
   async readFile(ref: ObjectRef, path: string): Promise<FileInfo | null> {
     await this.owned(ref);
-    const url = `/1.0/instances/${encodeURIComponent(ref.name)}/files?path=${encodeURIComponent(path)}&project=${encodeURIComponent(this.project(ref.space))}`;
-    const res = await this.client.raw('GET', url);
-    if (res.status === 404) return null;
-    if (res.status >= 400) {
-      let msg = `HTTP ${res.status}`;
-      try { msg = (JSON.parse(res.body.toString('utf8')) as { error?: string }).error ?? msg; } catch { /* not JSON */ }
-      throw new BackendError('INTERNAL', `LXD: reading ${path} in ${ref.name}: ${msg}`, { ref, path });
-    }
-    const h = (k: string) => String(res.headers[k] ?? '');
-    const lxdType = h('x-lxd-type');
-    const type = lxdType === 'file' ? 'file' : lxdType === 'directory' ? 'dir' : lxdType === 'symlink' ? 'symlink' : 'other';
-    return {
-      type,
-      mode: parseInt(h('x-lxd-mode') || '0', 8) & 0o7777,
-      uid: Number(h('x-lxd-uid') || 0),
-      gid: Number(h('x-lxd-gid') || 0),
-      ...(type === 'file' || type === 'symlink' ? { content: res.body.toString('utf8') } : {}),
-    };
+    const f = await getFile(this.client, ref.name, this.project(ref.space), path);
+    if (!f) return null;
+    const { type, mode, uid, gid } = f;
+    return { type, mode, uid, gid, ...(type === 'file' || type === 'symlink' ? { content: f.body.toString('utf8') } : {}) };
   }
 
   // ---- creating -----------------------------------------------------------------------------
@@ -498,9 +488,12 @@ export class LxdAdapter implements Backend {
     }
   }
 
-  // TEMPORARY until the LXD exec websockets land (issue 17).
-  async spawn(ref: ObjectRef, _req: SpawnRequest): Promise<SpawnedProcess> {
-    throw new BackendError('UNAVAILABLE', `spawn in ${ref.name}: not implemented yet on LXD`);
+  async spawn(ref: ObjectRef, req: SpawnRequest): Promise<SpawnedProcess> {
+    const inst = await this.owned(ref);
+    this.checkRunnable(ref, inst);
+    if (req.argv.length === 0) throw new BackendError('INVALID', 'spawn needs a command: argv is empty', { ref });
+    if (inst.status !== 'Running') throw new BackendError('INVALID', `${ref.name} is not running; start it before running a process in it`, { ref });
+    return spawnProcess(this.client, ref.name, this.project(ref.space), req);
   }
 
   private rootDevice(): Record<string, Record<string, string>> {

@@ -90,14 +90,19 @@ export class LxdClient {
     this.agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
   }
 
-  /** One HTTP exchange; the body as bytes. A missing or refused socket is `UNAVAILABLE`. */
-  raw(method: string, path: string, body?: unknown, timeoutMs = 120_000): Promise<RawResponse> {
+  /**
+   * One HTTP exchange; the body as bytes. A missing or refused socket is `UNAVAILABLE`.
+   * `pooled: false` makes a connection of its own instead of one of the pool's 8: for a long poll
+   * (a spawned process's wait may last as long as a shell session) that must not hold a pooled
+   * connection every other call needs.
+   */
+  raw(method: string, path: string, body?: unknown, timeoutMs = 120_000, pooled = true): Promise<RawResponse> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise<RawResponse>((resolve, reject) => {
       const req = http.request(
         {
           socketPath: this.socketPath,
-          agent: this.agent,
+          agent: pooled ? this.agent : false,
           method,
           path,
           headers: { Host: 'lxd', ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': payload.length } : {}) },
@@ -117,9 +122,9 @@ export class LxdClient {
   }
 
   /** A JSON exchange; error envelopes become `BackendError`s. */
-  async call(method: string, path: string, body?: unknown, query?: Query, timeoutMs?: number): Promise<LxdEnvelope> {
+  async call(method: string, path: string, body?: unknown, query?: Query, timeoutMs?: number, pooled = true): Promise<LxdEnvelope> {
     const url = withQuery(path, query);
-    const res = await this.raw(method, url, body, timeoutMs);
+    const res = await this.raw(method, url, body, timeoutMs, pooled);
     let env: LxdEnvelope;
     try {
       env = JSON.parse(res.body.toString('utf8')) as LxdEnvelope;
@@ -168,14 +173,15 @@ export class LxdClient {
   /**
    * Wait for an operation (by URL or id). Waits in slices so a long job never trips the HTTP
    * timeout; `timeoutS` bounds the whole wait and then the still-running operation is returned.
+   * `pooled: false`: each slice on a connection of its own (see `raw`).
    */
-  async wait(operation: string, timeoutS?: number): Promise<LxdOperation> {
+  async wait(operation: string, timeoutS?: number, pooled = true): Promise<LxdOperation> {
     const [opPath, opQuery] = operation.startsWith('/') ? operation.split('?') : [`/1.0/operations/${operation}`, undefined];
     const deadline = timeoutS === undefined ? Infinity : Date.now() + timeoutS * 1000;
     for (;;) {
       const slice = Math.max(1, Math.min(30, Math.ceil((deadline - Date.now()) / 1000)));
       const url = `${opPath}/wait?timeout=${slice}${opQuery ? `&${opQuery}` : ''}`;
-      const env = await this.call('GET', url, undefined, undefined, (slice + 30) * 1000);
+      const env = await this.call('GET', url, undefined, undefined, (slice + 30) * 1000, pooled);
       const op = env.metadata as LxdOperation;
       if (op.status !== 'Running' && op.status !== 'Pending') return op;
       if (Date.now() >= deadline) return op;
