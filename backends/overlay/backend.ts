@@ -31,7 +31,9 @@ import { sameRef } from './store.ts';
 import type { ObjectMeta } from './meta.ts';
 import { assertOwned, checkName, checkRef, cleanTags, newIdentity, toInfo, META_VERSION } from './meta.ts';
 import { runHook } from './exec.ts';
+import { spawnInContainer } from './spawn.ts';
 import type { StoreLock } from './lock.ts';
+import type { Isolation } from './runtime.ts';
 import { DISK_FULL, toBackendError } from './fsutil.ts';
 import { allocatedBytes, ownDirs, spaceOf } from './usage.ts';
 
@@ -42,6 +44,10 @@ export class OverlayAdapter {
     readonly store: Store,
     private readonly lock: StoreLock,
     readonly defaultBase: string,
+    /** What a started instance is isolated by (`Isolation`); `runc` exactly when the store has a runtime. */
+    readonly isolation: Isolation = store.runtime ? 'runc' : 'host',
+    /** Why it is not `runc` (what is missing), or null. */
+    readonly isolationReason: string | null = null,
   ) {}
 
   /** Run under the lock and let only `BackendError`s out (port rule 7). */
@@ -108,6 +114,7 @@ export class OverlayAdapter {
       if (existing && !req.refresh) throw new BackendError('ALREADY_EXISTS', `${req.target.name} already exists`, { ref: req.target });
       if (existing) {
         assertOwned(existing, req.tags.owner);
+        await s.settle(existing);
         if (await s.isRunning(existing.ref)) throw new BackendError('BUSY', `${req.target.name} is running; stop it first`, { ref: req.target });
       }
       if ('base' in req.source) {
@@ -151,6 +158,7 @@ export class OverlayAdapter {
       if (existing && !req.refresh) throw new BackendError('ALREADY_EXISTS', `${req.target.space}/${req.target.name} already exists`, { ref: req.target });
       if (existing) {
         assertOwned(existing, req.tags.owner);
+        await s.settle(existing);
         if (await s.isRunning(existing.ref)) throw new BackendError('BUSY', `${req.target.name} is running; stop it before a refresh-copy`, { ref: req.target });
       }
       const instance = req.target.space === 'workshops';
@@ -204,11 +212,8 @@ export class OverlayAdapter {
       assertOwned(meta);
       const rw = await s.rwOf(meta);
       if (!rw) throw new BackendError('INVALID', `${ref.name} is a layer; layers are never started`, { ref });
-      if (await s.isRunning(ref)) return;
-      // A shared scratch is mounted once, by its first running user.
-      const shared = meta.scratch ? (await s.scratchUsers(meta.scratch, true)).length > 0 : false;
-      if (!shared) await s.driver.activate(rw);
-      await s.setRunning(ref, true);
+      // Mounted (a shared scratch once, by its first started user), then its container run.
+      await s.start(meta, rw);
     });
   }
 
@@ -221,19 +226,31 @@ export class OverlayAdapter {
     });
   }
 
-  async exec(ref: ObjectRef, req: ExecRequest): Promise<ExecResult> {
-    checkRef(ref);
-    const rootfs = await this.locked(`exec ${ref.name}`, async () => {
+  /** A running instance's root on the host, for `exec` and `spawn` (under the lock). */
+  private runningRoot(what: string, ref: ObjectRef): Promise<string> {
+    return this.locked(`${what} ${ref.name}`, async () => {
       const meta = await this.store.mustMeta(ref);
       assertOwned(meta);
       const rw = await this.store.rwOf(meta);
-      if (!rw) throw new BackendError('INVALID', `${ref.name} is a layer; hooks run in instances`, { ref });
-      if (!(await this.store.isRunning(ref))) throw new BackendError('INVALID', `${ref.name} is stopped; start it before exec`, { ref });
+      if (!rw) throw new BackendError('INVALID', `${ref.name} is a layer; ${what === 'exec' ? 'hooks' : 'processes'} run in instances`, { ref });
+      if (!(await this.store.isRunning(ref))) throw new BackendError('INVALID', `${ref.name} is stopped; start it before ${what}`, { ref });
       return this.store.driver.rootOf(rw);
     });
+  }
+
+  /** Where launches (`process.ts`) keep their pid files: the volatile run directory. */
+  private get execTmp(): string {
+    return join(this.store.layout.runDir, 'exec');
+  }
+
+  async exec(ref: ObjectRef, req: ExecRequest): Promise<ExecResult> {
+    checkRef(ref);
+    const rootfs = await this.runningRoot('exec', ref);
+    const runtime = this.store.runtime;
     // Outside the lock: a long hook must not stall other workshops.
     try {
-      const { exitCode, stdout, stderr } = await runHook(rootfs, req);
+      const container = runtime ? { runc: runtime, name: ref.name, tmp: this.execTmp } : undefined;
+      const { exitCode, stdout, stderr } = await runHook(rootfs, req, container);
       return { exitCode, stdout, stderr };
     } catch (e) {
       const err = this.port(e, `exec ${ref.name}`);
@@ -249,9 +266,19 @@ export class OverlayAdapter {
     }
   }
 
-  // TEMPORARY until the OCI runtime lands (issue 17).
-  async spawn(ref: ObjectRef, _req: SpawnRequest): Promise<SpawnedProcess> {
-    throw new BackendError('UNAVAILABLE', `spawn in ${ref.name}: not implemented yet on overlay`);
+  /**
+   * A process in the instance's container (`spawn.ts`). Without containers (`isolation` is not
+   * `runc`) there is nowhere to run it apart from the host: `UNAVAILABLE`, naming what is missing.
+   */
+  async spawn(ref: ObjectRef, req: SpawnRequest): Promise<SpawnedProcess> {
+    checkRef(ref);
+    if (req.argv.length === 0) throw new BackendError('INVALID', 'spawn needs a command: argv is empty');
+    const rootfs = await this.runningRoot('spawn', ref);
+    const runtime = this.store.runtime;
+    if (!runtime) {
+      throw new BackendError('UNAVAILABLE', `cannot start a process in ${ref.name}: this overlay store runs no containers (${this.isolationReason ?? 'no runtime'})`, { isolation: this.isolation });
+    }
+    return this.unlocked(`spawn ${ref.name}`, () => spawnInContainer(runtime, ref.name, rootfs, req, this.execTmp));
   }
 
   // inspect and list read without the lock: meta files and run records are replaced atomically
@@ -307,7 +334,7 @@ export class OverlayAdapter {
   protected async viewOf(meta: ObjectMeta): Promise<View> {
     const s = this.store;
     const rw = await s.rwOf(meta);
-    if (rw && (await s.isRunning(meta.ref))) return { path: s.driver.rootOf(rw), release: async () => {} };
+    if (rw && (await s.started(meta.ref))) return { path: s.driver.rootOf(rw), release: async () => {} };
     return s.driver.view(rw ? [...rw.chain, rw.upper] : meta.chain);
   }
 

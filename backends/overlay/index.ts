@@ -5,8 +5,11 @@
  * containers/storage's vfs). See `layout.ts` for the on-disk layout and `drivers.ts` for the two
  * drivers.
  *
- * Hooks run under `chroot` when this process is root and the root has `/bin/sh`, else on the host
- * with `ATELIER_ROOTFS` at the merged root (see `exec.ts`).
+ * A started instance runs as an OCI container under runc when this process is root and runc and a
+ * static catatonit are installed (`isolation` is then `runc`; `bundle.ts` says what the container
+ * gets, `runtime.ts` how it is run): hooks and `spawn` run inside it. Otherwise a started instance
+ * is only mounted and hooks run under `chroot` (root) or on the host with `ATELIER_ROOTFS` at the
+ * merged root (see `exec.ts`). `README.md` in this directory has the whole picture.
  *
  * @example
  * ```ts
@@ -14,6 +17,7 @@
  * const backend = await createOverlayBackend({ root: `${stateDir}/overlay` });
  * await backend.addBase('bookworm', '/srv/rootfs/bookworm.tar.zst');
  * console.log(backend.driver, await backend.listBases()); // 'overlayfs' [ 'bookworm', 'minimal' ]
+ * console.log(backend.isolation); // 'runc' (root with runc and catatonit), else 'chroot' or 'host'
  * ```
  */
 import { createHash } from 'node:crypto';
@@ -29,8 +33,12 @@ import { StoreLock } from './lock.ts';
 import { checkRef } from './meta.ts';
 import { Store } from './store.ts';
 import { ensureDir } from './fsutil.ts';
+import { findRuntime, Runc } from './runtime.ts';
+import type { Isolation } from './runtime.ts';
+import { BackendError } from '../types.ts';
 
 export type { DriverName } from './drivers.ts';
+export type { Isolation } from './runtime.ts';
 
 export interface OverlayBackendOptions {
   /** Where layers and instances live; default in the CLI: `<stateDir>/overlay`. */
@@ -47,6 +55,13 @@ export interface OverlayBackendOptions {
    * (root) or `<tmpdir>/atelier-<uid>/overlay-<hash>`.
    */
   runDir?: string;
+  /**
+   * How started instances run: `auto` (default) as runc containers when this process is root and
+   * runc and a static catatonit are installed, else only mounted; `runc` requires containers
+   * (`UNAVAILABLE` at open when they cannot run); `none` only mounts (hooks under chroot or on the
+   * host, no `spawn`). See `Isolation`.
+   */
+  runtime?: 'auto' | 'runc' | 'none';
 }
 
 /** What start-up recovery cleaned: dead transient containers, stale mounts, half-made directories. */
@@ -54,6 +69,10 @@ export interface RecoveryReport {
   readonly containers: readonly string[];
   readonly mounts: readonly string[];
   readonly tmp: readonly string[];
+  /** Started instances whose container was missing, half-created or dead, and was run again. */
+  readonly restarted: readonly string[];
+  /** runc containers (ids) of no started instance that were deleted, their processes killed. */
+  readonly orphans: readonly string[];
 }
 
 /** A read-only view of an object's root filesystem (writes fail with EROFS on overlayfs). */
@@ -67,6 +86,13 @@ export interface OverlayBackend extends Backend {
   readonly kind: 'overlay';
   /** The driver this root uses (fixed per root). */
   readonly driver: DriverName;
+  /**
+   * What a started instance is isolated by: `runc` (a container), `chroot` or `host` (only
+   * mounted). For `atelier show` and `atelier doctor`; see `Isolation` for what each means.
+   */
+  readonly isolation: Isolation;
+  /** Why `isolation` is not `runc` (e.g. `runc is not installed`), or null when it is. */
+  readonly isolationReason: string | null;
   readonly root: string;
   readonly runDir: string;
   /** What recovery did when this backend was opened. */
@@ -83,6 +109,11 @@ export interface OverlayBackend extends Backend {
   gc(): Promise<{ blobs: readonly string[] }>;
   /** Mount a read-only view of an object's root (for debugging and tests); release it after use. */
   mountView(ref: ObjectRef): Promise<RootView>;
+  /**
+   * Stop every started instance (containers ended, roots unmounted), as a host shutdown would:
+   * for test clean-up and a daemon's orderly exit (`close` leaves them running). Returns their names.
+   */
+  stopAll(): Promise<string[]>;
 }
 
 class OverlayBackendImpl extends OverlayAdapter implements OverlayBackend {
@@ -92,8 +123,10 @@ class OverlayBackendImpl extends OverlayAdapter implements OverlayBackend {
     lock: StoreLock,
     defaultBase: string,
     readonly recovery: RecoveryReport,
+    isolation: Isolation,
+    isolationReason: string | null,
   ) {
-    super(store, lock, defaultBase);
+    super(store, lock, defaultBase, isolation, isolationReason);
   }
   get driver(): DriverName {
     return this.store.driver.name;
@@ -119,6 +152,17 @@ class OverlayBackendImpl extends OverlayAdapter implements OverlayBackend {
   mountView(ref: ObjectRef): Promise<RootView> {
     checkRef(ref);
     return this.locked(`view ${ref.name}`, async () => this.viewOf(await this.store.mustMeta(ref)));
+  }
+  stopAll(): Promise<string[]> {
+    return this.locked('stop all', async () => {
+      const stopped: string[] = [];
+      for (const m of await this.store.allMetas()) {
+        if (!(await this.store.started(m.ref))) continue;
+        await this.store.stop(m);
+        stopped.push(m.ref.name);
+      }
+      return stopped;
+    });
   }
 }
 
@@ -150,11 +194,17 @@ export async function createOverlayBackend(opts: OverlayBackendOptions): Promise
   const lock = new StoreLock(root);
   const defaultBase = opts.defaultBase ?? 'minimal';
   const threshold = Math.max(2, opts.flattenThreshold ?? 64);
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const wanted = opts.runtime ?? 'auto';
+  const found = wanted === 'none' ? { reason: 'containers are turned off (runtime: none)' } : await findRuntime();
+  if (wanted === 'runc' && !('tools' in found)) throw new BackendError('UNAVAILABLE', `overlay workshops cannot run as containers here: ${found.reason}`);
+  const runtime = 'tools' in found ? new Runc(found.tools, layout.runDir) : null;
+  const isolation: Isolation = runtime ? 'runc' : isRoot ? 'chroot' : 'host';
   const { store, recovery } = await lock.run(async () => {
     await layout.init();
     const driver = await selectDriver(layout, opts.driver ?? 'auto');
-    const store = new Store(layout, driver, new BaseRegistry(layout, defaultBase), threshold);
+    const store = new Store(layout, driver, new BaseRegistry(layout, defaultBase), threshold, runtime);
     return { store, recovery: await store.recover() };
   });
-  return new OverlayBackendImpl(store, lock, defaultBase, recovery);
+  return new OverlayBackendImpl(store, lock, defaultBase, recovery, isolation, 'reason' in found ? found.reason : null);
 }
