@@ -3,7 +3,9 @@
  * `plant` for unowned objects, and a cleanup that releases every mount before deleting.
  *
  * The tests need root (mounts and chroot); CI runs as root, so the overlayfs driver is never
- * skipped: without root the overlayfs tests fail loudly rather than pass vacuously.
+ * skipped: without root the overlayfs tests fail loudly rather than pass vacuously. As root with
+ * runc installed, started workshops are containers: the cleanup stops them (`stopAll`, then
+ * whatever runc state is left under the directory) before it unmounts and deletes.
  *
  * @example
  * ```ts
@@ -12,7 +14,8 @@
  * await f.cleanup();
  * ```
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createOverlayBackend } from '../../backends/overlay/index.ts';
@@ -28,8 +31,37 @@ export interface OverlayFixture extends Fixture {
   reopen(extra?: Partial<OverlayBackendOptions>): Promise<OverlayBackend>;
 }
 
-/** Unmount everything under `dir`, deepest first. */
+/**
+ * Stop every runc container whose state lives under `dir` (a store's run directory there holds
+ * `runc/<id>/state.json`): a started overlay workshop is a detached container, which outlives its
+ * backend object and the test that made it unless someone deletes it.
+ */
+export async function stopContainersUnder(dir: string, depth = 4): Promise<void> {
+  const walk = async (d: string, left: number): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory()) continue;
+      const p = join(d, e.name);
+      if (e.name === 'runc') {
+        for (const id of await readdir(p).catch(() => [] as string[])) {
+          await new Promise<void>((r) => execFile('runc', ['--root', p, 'delete', '--force', id], () => r()));
+        }
+      } else if (left > 0 && e.name !== 'root' && e.name !== 'blobs' && e.name !== 'merged') {
+        await walk(p, left - 1);
+      }
+    }
+  };
+  await walk(dir, depth);
+}
+
+/** Stop the containers under `dir`, then unmount everything under it, deepest first. */
 export async function releaseMounts(dir: string): Promise<void> {
+  await stopContainersUnder(dir);
   for (const m of await mountsUnder(dir)) await unmount(m);
 }
 
@@ -44,6 +76,8 @@ export async function overlayFixture(driver: 'overlayfs' | 'copy', extra: Partia
     dir,
     reopen: (more = {}) => createOverlayBackend({ ...opts, ...more }),
     cleanup: async () => {
+      // Containers first: a started workshop's container would run on after the test.
+      await backend.stopAll().catch(() => undefined);
       await backend.close();
       await releaseMounts(dir);
       await rm(dir, { recursive: true, force: true });
