@@ -162,10 +162,14 @@ export async function execThroughDaemon(socket: string, req: ExecRequest, calls:
   const say = (m: Record<string, unknown>) => {
     if (control.readyState === WebSocket.OPEN) control.send(JSON.stringify(m));
   };
+  // Asked for now, not once the output has ended: a daemon that is stopping answers the requests
+  // it has (the change ends before it closes) but takes no new one.
+  const ended = calls.ready(id);
+  ended.catch(() => undefined); // (awaited below, after the output)
   const exit = (async () => {
     try {
       await Promise.all(outputs);
-      const c = await calls.ready(id);
+      const c = await ended;
       const code = c.data?.['exit-code'];
       if (typeof code === 'number') return code;
       const e = c.error ?? { kind: 'INTERNAL', message: c.err ?? `exec ${id} ended ${c.status} without an exit code` };

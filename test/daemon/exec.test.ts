@@ -118,6 +118,8 @@ interface Overlay {
   readonly socket: string;
   readonly stateDir: string;
   readonly runDir: string;
+  /** SIGTERM, and the daemon's exit code. */
+  terminate(): Promise<number | null>;
   stop(): Promise<void>;
 }
 
@@ -125,10 +127,10 @@ interface Overlay {
 async function overlayDaemon(): Promise<Overlay | string> {
   const dir = mkdtempSync(join(tmpdir(), 'atelierd-exec-ovl-'));
   const o = { dir, socket: join(dir, 'sock', 'atelierd.sock'), stateDir: join(dir, 'state'), runDir: join(dir, 'run') };
-  const s = spawnDaemon(['--backend', 'overlay', '--state-dir', o.stateDir, '--run-dir', o.runDir, '--socket', o.socket, '--grace', '5']);
+  const s = spawnDaemon(['--backend', 'overlay', '--state-dir', o.stateDir, '--run-dir', o.runDir, '--socket', o.socket, '--grace', '1']);
   const stop = async () => {
-    // The workshop removed first: its container stopped, nothing of it left running.
-    if (s.proc.exitCode === null) await atelier(o, ['remove', 'quickstart']);
+    // The workshop removed first (through the daemon, or in process once it has stopped): its container stopped, nothing of it left running.
+    await atelier(o, ['--backend', 'overlay', 'remove', 'quickstart']);
     s.proc.kill('SIGTERM');
     await s.exit;
     await releaseMounts(dir);
@@ -152,7 +154,7 @@ async function overlayDaemon(): Promise<Overlay | string> {
   // Nobody connects to the probe: abort it rather than wait for the connect timeout.
   await request(o.socket, 'POST', `/v1/changes/${probe.body.change}`, { action: 'abort' });
   await waitChange(o.socket, probe.body.change);
-  return { ...o, stop };
+  return { ...o, stop, terminate: () => (s.proc.kill('SIGTERM'), s.exit) };
 }
 
 /** Is a process whose command line holds `marker` running on this host (workshops' processes included)? */
@@ -221,6 +223,17 @@ if (blocker) {
       assert.match(term.stdout, /42/);
       const shell = (await execChanges(o.socket)).at(-1);
       assert.equal([shell.status, shell.data.interactive, shell.data['websocket-ids']], ['Done', true, ['pty', 'control']]);
+
+      // atelierd stopped (SIGTERM) under a running exec: after --grace it kills the process, and the CLI still learns its exit.
+      const last = spawn(process.execPath, [BIN, '--state-dir', o.stateDir, '--run-dir', o.runDir, '--socket', o.socket, 'exec', 'quickstart', '--', 'sh', '-c', 'echo up; exec sleep 6063'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let lastOut = '';
+      last.stdout.on('data', (x) => (lastOut += x));
+      last.stderr.on('data', (x) => (lastOut += x));
+      const lastExit = new Promise<number | null>((r) => last.once('exit', (code) => r(code)));
+      await until(() => lastOut.includes('up\n'), 'the third command running');
+      assert.is(await o.terminate(), 0);
+      assert.is(await lastExit, 137, lastOut);
+      assert.not.ok(running('sleep 6063'), 'killed before atelierd exited');
     } finally {
       await o.stop();
     }
