@@ -12,6 +12,7 @@
  *   transient containers (IN_USE on their source, shared scratch).
  * - `filesystem`: content through chains of copies (`cases/filesystem.ts`).
  * - `space`: `diskSpace` and `usage` (`cases/space.ts`).
+ * - `spawn`: processes with their streams connected (`cases/spawn.ts`).
  *
  * @example
  * ```ts
@@ -23,11 +24,12 @@ import { filesystemCases } from './cases/filesystem.ts';
 import { identityCases } from './cases/identity.ts';
 import { lifecycleCases } from './cases/lifecycle.ts';
 import { spaceCases } from './cases/space.ts';
+import { spawnCases } from './cases/spawn.ts';
 import type { Make } from './cases/types.ts';
 
 export type { Fixture, Make } from './cases/types.ts';
 
-export type ConformanceArea = 'lifecycle' | 'identity' | 'execution' | 'filesystem' | 'space';
+export type ConformanceArea = 'lifecycle' | 'identity' | 'execution' | 'filesystem' | 'space' | 'spawn';
 
 export interface ConformanceOptions {
   /** Areas to leave out, e.g. `['filesystem']` while an adapter cannot read files yet. */
@@ -40,6 +42,7 @@ const AREAS: ReadonlyArray<[ConformanceArea, (name: string, make: Make) => void]
   ['execution', executionCases],
   ['filesystem', filesystemCases],
   ['space', spaceCases],
+  ['spawn', spawnCases],
 ];
 
 /** Register (and run) every conformance suite against the backends `make` produces. */
