@@ -110,7 +110,12 @@ export interface CreateRequest {
 
 /** What `Backend.copy` makes. */
 export interface CopyRequest {
-  /** The object to copy; a running instance is copied as it is at that moment and keeps running. */
+  /**
+   * The object to copy; a running instance is copied as it is at that moment and keeps running.
+   * On overlay, when the copy has changes to freeze, the instance's container is stopped and
+   * started again around it: it is running afterwards, but the processes that ran in it have ended
+   * (`backends/overlay/README.md`).
+   */
   readonly source: ObjectRef;
   /** A name in either space, other than `source`. */
   readonly target: ObjectRef;
@@ -309,7 +314,8 @@ export interface Backend {
   /**
    * Copy an object's root filesystem (its current state only, no snapshots) to a new stopped object
    * in either space, with a new identity and exactly the tags given (rules 2, 3): workshop to layer,
-   * layer to layer, layer to workshop. A running source keeps running. The copy never depends on its
+   * layer to layer, layer to workshop. A running source keeps running (overlay restarts its
+   * container, ending the processes in it: see `CopyRequest.source`). The copy never depends on its
    * source (rule 5). With `refresh`, the existing target's root filesystem and tags are replaced
    * and its identity kept (a missing target is created).
    *
