@@ -64,6 +64,7 @@ import {
 } from './config.ts';
 import { DISK_FULL, runHook } from './exec.ts';
 import { getFile } from './files.ts';
+import { importBase } from './images.ts';
 import { spawnProcess } from './spawn.ts';
 import { ensureOwnerProjects, settle } from './projects.ts';
 import { ensureScratch, releaseScratch, rootPool } from './scratch.ts';
@@ -111,6 +112,18 @@ export class LxdAdapter implements Backend {
     if (this.ensured.has(owner)) return;
     await ensureOwnerProjects(this.client, owner);
     this.ensured.add(owner);
+  }
+
+  /**
+   * Import a root filesystem (a directory or a tarball) as an image aliased `name` in the default
+   * project, which the owner's projects use (`images.ts`); a root without a usable `/sbin/init`
+   * gets a small one. Reached by `atelier base add` through `backends/select.ts`.
+   * @throws `INVALID` for a bad name or something that is not a root; `NOT_FOUND` for a missing
+   *   path; `ALREADY_EXISTS` when the alias is taken.
+   * @example await lxd.addBase('bookworm', '/var/cache/atelier/debian/bookworm-amd64-minbase-0123.tar');
+   */
+  addBase(name: string, path: string): Promise<void> {
+    return importBase(this.client, name, path);
   }
 
   async listBases(): Promise<string[]> {

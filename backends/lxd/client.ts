@@ -121,6 +121,43 @@ export class LxdClient {
     });
   }
 
+  /**
+   * A request whose body is a stream (an image upload), answered like `call`. On a connection of
+   * its own (an upload may take minutes). An error of the body (a `BackendError` from whatever
+   * produces it) fails the request with that error; the daemon answering before the body is all
+   * sent (a refusal) ends the exchange there, and the body is no longer read.
+   */
+  upload(path: string, headers: Record<string, string>, body: NodeJS.ReadableStream, query?: Query): Promise<LxdEnvelope> {
+    const url = withQuery(path, query);
+    return new Promise<LxdEnvelope>((resolve, reject) => {
+      let bodyError: unknown = null;
+      const req = http.request({ socketPath: this.socketPath, agent: false, method: 'POST', path: url, headers: { Host: 'lxd', ...headers } }, (res) => {
+        body.unpipe(req);
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', (e) => reject(unavailable(this.socketPath, e)));
+        res.on('end', () => {
+          if (bodyError) return reject(bodyError);
+          let env: LxdEnvelope;
+          try {
+            env = JSON.parse(Buffer.concat(chunks).toString('utf8')) as LxdEnvelope;
+          } catch {
+            return reject(new BackendError('INTERNAL', `LXD answered POST ${url} with HTTP ${res.statusCode} and no JSON`, { status: res.statusCode }));
+          }
+          if (env.type === 'error' || (res.statusCode ?? 0) >= 400) return reject(fromLxd(env.error_code ?? res.statusCode ?? 500, env.error ?? `HTTP ${res.statusCode}`, { method: 'POST', path: url }));
+          resolve(env);
+        });
+      });
+      req.on('error', (e) => reject(bodyError ?? unavailable(this.socketPath, e)));
+      body.on('error', (e: unknown) => {
+        bodyError = e instanceof BackendError ? e : new BackendError('INTERNAL', `reading what was to be sent to LXD: ${(e as Error)?.message ?? String(e)}`);
+        req.destroy();
+        reject(bodyError);
+      });
+      body.pipe(req);
+    });
+  }
+
   /** A JSON exchange; error envelopes become `BackendError`s. */
   async call(method: string, path: string, body?: unknown, query?: Query, timeoutMs?: number, pooled = true): Promise<LxdEnvelope> {
     const url = withQuery(path, query);

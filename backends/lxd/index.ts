@@ -32,7 +32,11 @@ export interface LxdBackendOptions {
   pool?: string;
 }
 
-export function createLxdBackend(opts: LxdBackendOptions): Backend {
+/**
+ * The LXD adapter for `opts.owner`. Besides the port it has `addBase(name, path)`: a root
+ * filesystem (directory or tarball) imported as an image aliased `name` (`atelier base add`).
+ */
+export function createLxdBackend(opts: LxdBackendOptions): Backend & { addBase(name: string, path: string): Promise<void> } {
   const client = new LxdClient(resolveSocket(opts.socket));
   return new LxdAdapter(client, {
     owner: opts.owner,
