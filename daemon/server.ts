@@ -7,6 +7,10 @@
  * against a JSON schema (unknown fields refused: `additionalProperties: false`, and ajv told not to
  * strip them), so a malformed request is a 400 before any handler runs, and nothing is journaled.
  *
+ * Exec (`exec.ts`) is the one endpoint whose change carries streams: its process's stdin, stdout and
+ * stderr go over websockets of the change (`@fastify/websocket`, routed like any request, so a
+ * refusal before the upgrade is an error envelope too).
+ *
  * Commands on one workshop are serialised by refusing: a command on a workshop with a change in
  * flight answers 409 `BUSY` at once (as snapd answers a conflicting change), so that a 202 always
  * means the command was accepted and journaled. Different workshops run concurrently.
