@@ -27,6 +27,9 @@ export interface Weights {
   restore: number;
   remove: number;
   run: number;
+  /** `start` and `stop`: ops of one step that change the wanted status, not the content. */
+  start: number;
+  stop: number;
   gc: number;
   /** Two commands at once, on different workshops or the same one. */
   concurrent: number;
@@ -35,7 +38,7 @@ export interface Weights {
   restart: number;
 }
 
-export const DEFAULT_WEIGHTS: Weights = { launch: 5, refresh: 8, stash: 3, unstash: 3, restore: 2, remove: 2, run: 2, gc: 1, concurrent: 3, reboot: 1, restart: 1 };
+export const DEFAULT_WEIGHTS: Weights = { launch: 5, refresh: 8, stash: 3, unstash: 3, restore: 2, remove: 2, run: 2, start: 1, stop: 1, gc: 1, concurrent: 3, reboot: 1, restart: 1 };
 
 /** Relative weights of a step's fault. */
 export interface FaultWeights {
@@ -66,6 +69,8 @@ function opArb(w: Weights): fc.Arbitrary<SimOp> {
     { weight: w.restore, arbitrary: fc.record({ do: fc.constant('restore' as const), workshop, sdk: fc.nat(2) }) },
     { weight: w.remove, arbitrary: fc.record({ do: fc.constant('remove' as const), workshop }) },
     { weight: w.run, arbitrary: fc.record({ do: fc.constant('run' as const), workshop }) },
+    { weight: w.start, arbitrary: fc.record({ do: fc.constant('start' as const), workshop }) },
+    { weight: w.stop, arbitrary: fc.record({ do: fc.constant('stop' as const), workshop }) },
     { weight: w.gc, arbitrary: fc.constant({ do: 'gc' as const }) },
   ];
   return fc.oneof(...arbs.filter((a) => a.weight > 0));

@@ -49,7 +49,7 @@ export interface MWorkshop {
 export type Cmd =
   | { kind: 'launch'; workshop: string; version: SpecVersion }
   | { kind: 'refresh'; workshop: string; version: SpecVersion }
-  | { kind: 'stash' | 'unstash' | 'remove'; workshop: string }
+  | { kind: 'stash' | 'unstash' | 'remove' | 'start' | 'stop'; workshop: string }
   | { kind: 'restore'; workshop: string; sdk: string }
   | { kind: 'run'; workshop: string }
   | { kind: 'gc' };
@@ -83,6 +83,9 @@ export class Model {
         return ws.status === 'broken' || ws.stash ? { code: 'FAILED_PRECONDITION' } : null;
       case 'unstash':
         return ws.stash ? null : { code: 'FAILED_PRECONDITION' };
+      case 'start':
+      case 'stop':
+        return ws.status === 'broken' ? { code: 'FAILED_PRECONDITION' } : null;
       case 'restore':
         if (ws.status === 'broken' || ws.stash) return { code: 'FAILED_PRECONDITION' };
         return ws.content.sdks.some((l) => l.startsWith(`${cmd.sdk}:`)) ? null : { code: 'NOT_FOUND' };
@@ -176,6 +179,9 @@ export class Model {
       case 'remove':
         this.workshops.delete(name);
         return;
+      case 'start':
+      case 'stop':
+        return; // the wanted status changes; the content does not
     }
   }
 

@@ -99,6 +99,8 @@ async function invoke(world: World, cmd: Cmd): Promise<unknown> {
     case 'stash':
     case 'unstash':
     case 'remove':
+    case 'start':
+    case 'stop':
       return e[cmd.kind](cmd.workshop);
     case 'restore':
       return e.restore(cmd.workshop, cmd.sdk);

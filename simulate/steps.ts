@@ -14,7 +14,7 @@ import type { RefreshChange } from './specs.ts';
 export type SimOp =
   | { readonly do: 'launch'; readonly workshop: string; readonly bad?: boolean }
   | { readonly do: 'refresh'; readonly workshop: string; readonly change: RefreshChange }
-  | { readonly do: 'stash' | 'unstash' | 'remove' | 'run'; readonly workshop: string }
+  | { readonly do: 'stash' | 'unstash' | 'remove' | 'run' | 'start' | 'stop'; readonly workshop: string }
   | { readonly do: 'restore'; readonly workshop: string; readonly sdk: number }
   | { readonly do: 'gc' };
 

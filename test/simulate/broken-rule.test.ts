@@ -28,7 +28,8 @@ test('a broken reconciliation rule (pending effects trusted, not probed) is caug
   proto.recover = trustingRecover;
   try {
     const failureDir = `${process.env.TMPDIR ?? '/tmp'}/atelier-sim-mutant-${process.pid}`;
-    const r = await simulate({ seed: SIM_SEED, runs: 60, commands: 40, failureDir });
+    // Up to 300 runs: it stops at the first failure (120 runs on SIM_SEED since start and stop joined the mix).
+    const r = await simulate({ seed: SIM_SEED, runs: 300, commands: 40, failureDir });
     assert.ok(r.failure, 'the simulation did not notice a reconciliation that trusts pending effects');
     console.log(`broken rule caught after ${r.runs} runs: ${r.failure!.message.split('\n')[0]!.slice(0, 200)}`);
     // The reproduction directory carries the run's journal as a timeline, with the trusted probe in it.
