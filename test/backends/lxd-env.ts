@@ -1,6 +1,7 @@
 /**
- * Shared by the LXD tests: is a daemon there, a unique owner per run, and clean-up of that owner's
- * projects (every instance, then the projects themselves).
+ * Shared by the LXD tests: is a daemon there (and a storage pool), a unique owner per run, clean-up
+ * of that owner's projects (every instance, then the projects themselves), and the conformance
+ * suite's factory (`lxdConformance`, on a given pool).
  *
  * When the socket is absent, tests call `lxdUnavailable(test)`: in CI (`process.env.CI`) that is a
  * failing test naming the fix; elsewhere a skipped test with the reason printed.
@@ -10,9 +11,60 @@ import { randomBytes } from 'node:crypto';
 import type { Test } from 'uvu';
 import { LxdClient, resolveSocket } from '../../backends/lxd/client.ts';
 import type { LxdInstance } from '../../backends/lxd/client.ts';
+import { createLxdBackend } from '../../backends/lxd/index.ts';
+import type { ObjectRef } from '../../backends/types.ts';
+import type { Make } from './cases/types.ts';
 
 export const LXD_SOCKET = resolveSocket(process.env.ATELIER_LXD_SOCKET);
 export const LXD_BASE = process.env.ATELIER_LXD_BASE ?? 'busybox';
+/** The btrfs pool `scripts/lxd-setup.sh` makes (`ATELIER_LXD_BTRFS_POOL`). */
+export const LXD_BTRFS_POOL = process.env.ATELIER_LXD_BTRFS_POOL ?? 'atelier-btrfs';
+
+/** Whether the daemon has storage pool `pool`, and if not why. */
+export async function lxdPool(pool: string): Promise<{ ok: true } | { ok: false; reason: string }> {
+  const c = new LxdClient(LXD_SOCKET);
+  try {
+    await c.get(`/1.0/storage-pools/${encodeURIComponent(pool)}`);
+    return { ok: true };
+  } catch (e) {
+    return { ok: false, reason: `LXD has no storage pool ${pool} (${(e as Error).message}); scripts/lxd-setup.sh makes it unless ATELIER_LXD_BTRFS=0` };
+  } finally {
+    c.close();
+  }
+}
+
+/**
+ * The conformance suite's factory: each test gets a fresh owner (so fresh projects), purged
+ * afterwards, and new workshops on `pool` (default: the profile's). `plant` makes an object atelier
+ * does not own, through the raw API, without the owner tag.
+ */
+export function lxdConformance(prefix: string, pool?: string): Make {
+  return async () => {
+    const owner = uniqueOwner(prefix);
+    const backend = createLxdBackend({ owner, socket: LXD_SOCKET, stopTimeoutS: 0, ...(pool ? { pool } : {}) });
+    await backend.ensureProjects(owner);
+    return {
+      backend,
+      owner,
+      cleanup: async () => {
+        await backend.close();
+        await purgeOwner(owner);
+      },
+      plant: async (ref: ObjectRef, tags: Record<string, string> = {}) => {
+        const raw = rawClient();
+        try {
+          const config: Record<string, string> = { 'boot.autostart': 'false' };
+          for (const [k, v] of Object.entries(tags)) if (k !== 'owner') config[`user.atelier.${k}`] = v;
+          const project = ref.space === 'workshops' ? `workshop.${owner}` : `workshop-layers.${owner}`;
+          const devices = pool ? { root: { type: 'disk', path: '/', pool } } : {};
+          await raw.async('POST', '/1.0/instances', { name: ref.name, type: 'container', profiles: ['default'], source: { type: 'image', alias: LXD_BASE }, config, devices }, { project });
+        } finally {
+          raw.close();
+        }
+      },
+    };
+  };
+}
 
 export async function lxdAvailable(): Promise<{ ok: true } | { ok: false; reason: string }> {
   if (!existsSync(LXD_SOCKET)) return { ok: false, reason: `LXD socket ${LXD_SOCKET} is absent` };

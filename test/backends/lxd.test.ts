@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { createLxdBackend } from '../../backends/lxd/index.ts';
 import type { Backend, BackendError, ObjectRef, Tags } from '../../backends/types.ts';
 import { isBackendError } from '../../backends/types.ts';
-import { LXD_BASE, LXD_SOCKET, lxdAvailable, guarded, lxdUnavailable, purgeOwner, rawClient, sweepStale, uniqueOwner } from './lxd-env.ts';
+import { LXD_BASE, LXD_SOCKET, lxdAvailable, guarded, lxdConformance, lxdUnavailable, purgeOwner, rawClient, sweepStale, uniqueOwner } from './lxd-env.ts';
 import type { LxdInstance } from '../../backends/lxd/client.ts';
 import { runConformance } from './conformance.ts';
 
@@ -290,31 +290,7 @@ if (!avail.ok) {
   t.run();
 }
 
-/** The shared conformance suite; each test gets a fresh owner (so fresh projects), purged afterwards. */
+/** The shared conformance suite on the profile's pool (`dir` from scripts/lxd-setup.sh). */
 function registerConformance(): void {
-  runConformance('lxd', async () => {
-    const owner = uniqueOwner('atl-cf');
-    const backend = createLxdBackend({ owner, socket: LXD_SOCKET, stopTimeoutS: 0 });
-    await backend.ensureProjects(owner);
-    return {
-      backend,
-      owner,
-      cleanup: async () => {
-        await backend.close();
-        await purgeOwner(owner);
-      },
-      // An object atelier does not own: made through the raw API, without the owner tag.
-      plant: async (ref: ObjectRef, tags: Record<string, string> = {}) => {
-        const raw = rawClient();
-        try {
-          const config: Record<string, string> = { 'boot.autostart': 'false' };
-          for (const [k, v] of Object.entries(tags)) if (k !== 'owner') config[`user.atelier.${k}`] = v;
-          const project = ref.space === 'workshops' ? `workshop.${owner}` : `workshop-layers.${owner}`;
-          await raw.async('POST', '/1.0/instances', { name: ref.name, type: 'container', profiles: ['default'], source: { type: 'image', alias: LXD_BASE }, config }, { project });
-        } finally {
-          raw.close();
-        }
-      },
-    };
-  });
+  runConformance('lxd', lxdConformance('atl-cf'));
 }
