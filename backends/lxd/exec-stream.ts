@@ -95,7 +95,10 @@ export async function attachExec(client: LxdClient, opId: string, fds: Record<st
       ended = true;
       detachStdin();
       for (const s of Object.values(socks)) s.terminate();
-      throw e instanceof BackendError ? e : new BackendError('UNAVAILABLE', `lost the process in ${io.name}: ${String(e)}`);
+      // Whatever went wrong (the daemon gone, the operation forgotten by a restarted one), the
+      // process is out of reach: that is the port's UNAVAILABLE.
+      const why = e instanceof Error ? e.message : String(e);
+      throw new BackendError('UNAVAILABLE', `lost the process in ${io.name}: ${why}`, { operation: opId, ...(e instanceof BackendError ? { cause: e.code } : {}) });
     }
     ended = true;
     await Promise.race([Promise.all(outputs), delay(OUTPUT_GRACE_MS)]);
@@ -189,7 +192,8 @@ function pumpStdin(s: WebSocket, stdin: NodeJS.ReadableStream | null, interactiv
     eofSent = true;
     s.send(interactive ? EOT : '', { binary: interactive });
   };
-  if (!stdin) {
+  // A stream that has already ended and been read never says so again.
+  if (!stdin || (stdin as { readableEnded?: boolean }).readableEnded) {
     eof();
     return () => undefined;
   }

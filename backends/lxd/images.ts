@@ -48,7 +48,7 @@ const ALIAS_RE = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,62}$/;
  * The `/sbin/init` a root without one gets. POSIX sh (dash, busybox ash): `wait` reaps every
  * child, so orphaned processes do not pile up as zombies; LXD's graceful stop sends SIGPWR.
  */
-export const ATELIER_INIT = `#!/bin/sh
+const ATELIER_INIT = `#!/bin/sh
 # Added by atelier when this root was imported as an LXD image: it had no usable /sbin/init,
 # which LXD runs as the container's first process (the container stops when it ends).
 # It keeps the container up, reaps orphaned processes, and ends on LXD's stop signal (SIGPWR).
