@@ -271,7 +271,8 @@ export class DaemonHost implements Host {
 
   async reconcile(): Promise<ReconcileReport> {
     const c = await this.change('reconcile', '', '/v1/reconcile', undefined, {});
-    return { pending: Number(c.data?.pending ?? 0), orphans: Number(c.data?.orphans ?? 0), missing: Number(c.data?.missing ?? 0) };
+    const restarted = Number(c.data?.restarted ?? 0);
+    return { pending: Number(c.data?.pending ?? 0), orphans: Number(c.data?.orphans ?? 0), missing: Number(c.data?.missing ?? 0), ...(restarted > 0 ? { restarted } : {}) };
   }
 
   async bases(): Promise<{ bases: string[]; defaultBase: string }> {

@@ -147,7 +147,8 @@ export function formatDf(r: UsageReport): string {
 }
 
 export function formatReconcile(r: ReconcileReport): string {
-  return `reconciled: ${r.pending} pending effect(s) settled, ${r.orphans} orphan(s) removed, ${r.missing} missing object(s) recorded`;
+  const restarted = r.restarted ? `, ${r.restarted} workshop(s) wanted running started again` : '';
+  return `reconciled: ${r.pending} pending effect(s) settled, ${r.orphans} orphan(s) removed, ${r.missing} missing object(s) recorded${restarted}`;
 }
 
 export function formatBases(bases: readonly string[], defaultBase: string): string {
