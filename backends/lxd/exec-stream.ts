@@ -67,7 +67,11 @@ export async function attachExec(client: LxdClient, opId: string, fds: Record<st
     const secret = fds[k];
     if (!secret) throw new BackendError('INTERNAL', `LXD's exec in ${io.name} has no websocket for fd ${k}`, { fds: Object.keys(fds) });
     const url = `ws+unix://${client.socketPath}:/1.0/operations/${encodeURIComponent(opId)}/websocket?secret=${encodeURIComponent(secret)}`;
-    socks[k] = new WebSocket(url, { perMessageDeflate: false });
+    const s = new WebSocket(url, { perMessageDeflate: false });
+    // A connection reset must not be an uncaught 'error' event: its outcome is in the operation
+    // (`exit`) and, for the output, in the socket's close.
+    s.on('error', () => undefined);
+    socks[k] = s;
   }
   // The output handlers are attached before the sockets open: the command starts as soon as the
   // last one connects, and its first bytes may arrive with the open.
