@@ -20,6 +20,8 @@
  *   says the disk is full fails with `NO_SPACE` (naming the instance's pool), not `EXEC_FAILED`.
  * - processes (`spawn`) run through the exec API with its websockets (`spawn.ts`,
  *   `exec-stream.ts`): the user looked up in the instance's `/etc/passwd`, the streams connected.
+ * - `addBase` (not in the port: `atelier base add` finds it by duck typing) imports a root
+ *   filesystem as an image of the default project (`images.ts`), adding an init when it has none.
  * - `diskSpace` reports the pool new instances go to (`pool`, else the first profile's root disk):
  *   `GET /1.0/storage-pools/<pool>/resources`. `usage` reads each instance's `state.disk.root.usage`
  *   (one `recursion=2` listing per space); a driver that reports none (`dir` without quotas,
