@@ -143,8 +143,8 @@ export function effectiveDefaultBase(backend: Backend, cfg: BackendConfig): stri
 export async function addBase(backend: Backend, name: string, source: string | (() => Promise<string>)): Promise<void> {
   const add = (backend as unknown as { addBase?: (name: string, path: string) => unknown }).addBase;
   if (typeof add !== 'function') {
-    const hint = backend.kind === 'lxd' ? ' (LXD bases are image aliases: add one with `lxc image import ... --alias NAME`)' : '';
-    throw new AtelierError('INVALID_ARGUMENT', `cannot add base "${name}": the ${backend.kind} backend has no registrable bases${hint}; use --backend overlay`, {
+    // The fake's bases are fixed when it is made (`createFakeBackend({ bases })`); overlay and LXD take new ones.
+    throw new AtelierError('INVALID_ARGUMENT', `cannot add base "${name}": the ${backend.kind} backend has no registrable bases; use --backend overlay or --backend lxd`, {
       backend: backend.kind,
       base: name,
     });
