@@ -122,6 +122,38 @@ export async function createBackend(cfg: BackendConfig, opts: { readOnly?: boole
   }
 }
 
+/** What a started workshop is isolated by on a backend, for `atelier show`: a kind and a sentence. */
+export interface IsolationReport {
+  readonly kind: 'runc' | 'chroot' | 'host' | 'lxd' | 'none';
+  readonly detail: string;
+}
+
+/**
+ * The isolation workshops get on `kind` for this process, without opening the backend (`show` only
+ * reads): overlay runs containers as root with runc and a static catatonit, else only mounts roots
+ * (`chroot` as root, `host` otherwise: hooks as this user on the host, no exec or shell).
+ *
+ * @example
+ * (await isolationOf('overlay')).kind; // 'runc' as root with runc installed
+ */
+export async function isolationOf(kind: BackendKind): Promise<IsolationReport> {
+  switch (kind) {
+    case 'fake':
+      return { kind: 'none', detail: 'none: the fake backend is in memory; hooks and exec run in its small shell interpreter' };
+    case 'lxd':
+      return { kind: 'lxd', detail: "lxd: an LXD system container (its own namespaces and network on LXD's bridge); exec and shell through LXD's exec API" };
+    case 'overlay': {
+      const { findRuntime } = await import('./overlay/runtime.ts');
+      const found = await findRuntime();
+      if ('tools' in found) return { kind: 'runc', detail: "runc: a container with its own mount, pid, uts, ipc and cgroup namespaces and the host's network; PID 1 catatonit; hooks, exec and shell run inside" };
+      const root = typeof process.getuid === 'function' && process.getuid() === 0;
+      return root
+        ? { kind: 'chroot', detail: `chroot: the root is only mounted; hooks run under chroot in the host's namespaces (same processes, network and hostname as the host); no exec or shell (${found.reason})` }
+        : { kind: 'host', detail: `host: no isolation; the copy driver keeps each root as a directory and hooks run as you on the host with ATELIER_ROOTFS pointing at it; no exec or shell (${found.reason})` };
+    }
+  }
+}
+
 /**
  * The base a workshop file without `base:` gets: `--base-default` if given, else the backend's.
  */

@@ -70,8 +70,10 @@ export async function list(ctx: Context): Promise<number> {
 /** `atelier show NAME`: reads only (no lock, no write). */
 export async function show(ctx: Context, name: string): Promise<number> {
   validateWorkshopName(name);
-  const w = await (await hostFor(ctx)).show(name);
-  ctx.out.result({ workshop: w }, () => formatWorkshop(w));
+  const host = await hostFor(ctx);
+  const w = await host.show(name);
+  const isolation = await host.isolation();
+  ctx.out.result({ workshop: w, isolation }, () => formatWorkshop(w, isolation.detail));
   return 0;
 }
 

@@ -15,6 +15,7 @@ import http from 'node:http';
 import path from 'node:path';
 import type { CommandOptions, ExecRequest, GcReport, Progress, ReconcileReport, RunRequest, RunResult, UsageReport, WorkshopView } from '../engine/api.ts';
 import type { SpawnedProcess } from '../backends/types.ts';
+import { isolationOf, type BackendKind, type IsolationReport } from '../backends/select.ts';
 import { didYouMeanHint } from '../engine/hints.ts';
 import { opError } from '../engine/op-errors.ts';
 import { AtelierError } from '../machines/errors.ts';
@@ -223,6 +224,12 @@ export class DaemonHost implements Host {
 
   restore(name: string, sdk: string, opts: CommandOptions): Promise<WorkshopView> {
     return this.workshopChange('restore', name, `/v1/workshops/${name}`, { action: 'restore', sdk }, opts);
+  }
+
+  /** The daemon's (it runs the workshops, perhaps as another user than this CLI). */
+  async isolation(): Promise<IsolationReport> {
+    const given = (this.info as unknown as { isolation?: IsolationReport }).isolation;
+    return given ?? isolationOf(this.info.backend as BackendKind);
   }
 
   start(name: string, opts: CommandOptions): Promise<WorkshopView> {

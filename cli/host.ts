@@ -15,12 +15,15 @@
  */
 import type { CommandOptions, ExecRequest, GcReport, ReconcileReport, RunRequest, RunResult, UsageReport, WorkshopView } from '../engine/api.ts';
 import type { SpawnedProcess } from '../backends/types.ts';
+import type { IsolationReport } from '../backends/select.ts';
 
 export interface Host {
   /** `local` or `daemon` (for messages and tests). */
   readonly kind: 'local' | 'daemon';
   list(): Promise<WorkshopView[]>;
   show(name: string): Promise<WorkshopView>;
+  /** What a started workshop is isolated by on this host's backend (`atelier show`). */
+  isolation(): Promise<IsolationReport>;
   /** `file`: a workshop file (or its project directory). */
   launch(file: string, opts: CommandOptions): Promise<WorkshopView>;
   refresh(file: string, opts: CommandOptions): Promise<WorkshopView>;

@@ -14,7 +14,7 @@
 import { mkdir } from 'node:fs/promises';
 import { isBackendError, type Backend, type SpawnedProcess } from '../backends/types.ts';
 import { execIn } from '../engine/exec.ts';
-import { addBase as addBackendBase, createBackend, effectiveDefaultBase } from '../backends/select.ts';
+import { addBase as addBackendBase, createBackend, effectiveDefaultBase, isolationOf, type IsolationReport } from '../backends/select.ts';
 import { sortedByName, type CommandOptions, type Engine, type ExecRequest, type GcReport, type ReconcileReport, type RunRequest, type RunResult, type UsageReport, type WorkshopView } from '../engine/api.ts';
 import { didYouMeanHint } from '../engine/hints.ts';
 import { readState } from '../engine/read-state.ts';
@@ -170,6 +170,10 @@ export class LocalHost implements Host {
   async remove(name: string, opts: CommandOptions): Promise<void> {
     await this.precheck(this.commandCheck('remove', name));
     await this.withEngine((engine) => engine.remove(name, opts));
+  }
+
+  isolation(): Promise<IsolationReport> {
+    return isolationOf(this.ctx.backendConfig.kind);
   }
 
   async start(name: string, opts: CommandOptions): Promise<WorkshopView> {

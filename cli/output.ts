@@ -77,8 +77,8 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
 }
 
-/** `atelier show`: every field of one workshop. */
-export function formatWorkshop(w: WorkshopView): string {
+/** `atelier show`: every field of one workshop, and what the backend isolates it by (`isolation`). */
+export function formatWorkshop(w: WorkshopView, isolation?: string): string {
   const lines: [string, string][] = [
     ['workshop', w.name],
     ['status', w.status + (w.op ? ` (${w.op.kind} ${w.op.id}, ${w.op.phase})` : '')],
@@ -93,6 +93,7 @@ export function formatWorkshop(w: WorkshopView): string {
   lines.push(['stash', w.stash ? `${w.stash.layer} (+${w.stash.sdkLayers.length} sdk copies, op ${w.stash.op})` : '(none)']);
   if (w.identity) lines.push(['identity', `mac ${w.identity.mac}  uuid ${w.identity.uuid}`]);
   if (w.lastError) lines.push(['last error', `${w.lastError.code} in ${w.lastError.op}: ${w.lastError.message}`]);
+  if (isolation) lines.push(['isolation', isolation]);
   lines.push(['created', w.createdAt], ['updated', w.updatedAt]);
   const width = Math.max(...lines.map(([k]) => k.length));
   return lines.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');

@@ -24,7 +24,7 @@ import { openEngine } from '../engine/open.ts';
 import { defaultRunDir, defaultSocket, defaultStateDir } from '../engine/paths.ts';
 import { ATELIER_VERSION } from '../engine/version.ts';
 import { parseSize } from '../engine/sizes.ts';
-import { BACKEND_KINDS, createBackend, type BackendKind } from '../backends/select.ts';
+import { BACKEND_KINDS, createBackend, isolationOf, type BackendKind } from '../backends/select.ts';
 import { exitCodeFor, isAtelierError } from '../machines/errors.ts';
 import { ownerName } from '../machines/names.ts';
 import { ChangeBook } from './changes.ts';
@@ -92,7 +92,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const ready = new Promise<void>((r) => (caughtUp = r));
   const sub = engine.eventsAfter({}, () => caughtUp()).subscribe({ next: (e) => book.apply(e, e.journal), error: (e) => log({ event: 'changes-failed', message: String(e) }) });
   await ready;
-  const info = { version: ATELIER_VERSION, backend: o.backend, 'default-base': backend.defaultBase, owner: who, 'state-dir': o.stateDir, 'run-dir': o.runDir, socket: o.socket, pid: process.pid };
+  const info = { version: ATELIER_VERSION, backend: o.backend, 'default-base': backend.defaultBase, owner: who, 'state-dir': o.stateDir, 'run-dir': o.runDir, socket: o.socket, pid: process.pid, isolation: await isolationOf(o.backend) };
   const inflight = new Inflight();
   const { app, streams } = buildApi({ engine, book, info, log, ...(o.execConnectTimeout !== undefined ? { execConnectMs: o.execConnectTimeout * 1000 } : {}) }, inflight);
   await listenPrivately(o.socket, async () => {
