@@ -226,9 +226,13 @@ export class OverlayAdapter {
     });
   }
 
-  /** A running instance's root on the host, for `exec` and `spawn` (under the lock). */
+  /**
+   * A running instance's root on the host, for `exec` and `spawn`. Read without the lock, like
+   * `inspect`: the lock could not keep the instance running after this returns anyway (the
+   * process starts outside it), and a `spawn` must not wait behind a long copy of another workshop.
+   */
   private runningRoot(what: string, ref: ObjectRef): Promise<string> {
-    return this.locked(`${what} ${ref.name}`, async () => {
+    return this.unlocked(`${what} ${ref.name}`, async () => {
       const meta = await this.store.mustMeta(ref);
       assertOwned(meta);
       const rw = await this.store.rwOf(meta);

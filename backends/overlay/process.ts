@@ -6,15 +6,15 @@
  *
  * **No stray process.** `runc exec` forwards the signals it receives to the process, but nothing
  * forwards a SIGKILL: if the caller (the CLI during `atelier exec`) is killed, runc and the process
- * would run on. So runc is started by a small host `sh` (`WRAPPER`) that also forks a guard: a
+ * would run on. So runc is started by a small host `sh` (`WRAPPER`) that first forks a guard, a
  * subshell reading a socket only the caller holds (the child's fd 3), ignoring SIGINT, SIGTERM
  * and SIGHUP (a Ctrl-C to the caller's process group does not end it) and holding none of the
- * process's streams. A normal end writes `done` and the guard exits quietly; end-of-file means the
+ * process's streams, then execs runc. A normal end writes `done` and the guard exits quietly; end-of-file means the
  * caller died, and the guard SIGKILLs the process named by runc's pid file and every process of
  * its session (runc makes it a session leader: its descendants), each only after checking it is
  * in the container's cgroup (a reused pid is never hit), or runc itself when it had not started
  * the process yet; then it removes the launch's directory. One `spawn` from Node per launch: the
- * guard costs a fork of `sh`, not a second process start from a large Node heap.
+ * guard costs a fork of a small `sh`, not a second process start from a large Node heap.
  *
  * **Terminals.** `runc exec -t` makes a pseudo-terminal in the container and wants its own stdin
  * to be a terminal, whose size it copies and follows (SIGWINCH). `script -q -e -c CMD /dev/null`
@@ -70,19 +70,17 @@ const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
 /**
  * See the header. `$1` pid file, `$2` the container's cgroup, `$3` the launch directory, then the
- * command (runc, or `script` around it). A background command's stdin is /dev/null unless given
- * explicitly, hence fd 4. `read` is a builtin: the guard's walk of /proc forks nothing.
+ * command (runc, or `script` around it), which replaces this shell once the guard is forked: its
+ * pid is the shell's (`$$`), and no shell stays in between. The guard is forked twice so that it
+ * is not a child of that command (`script` waits for every child it has before it exits). `read`
+ * is a builtin: the guard's walk of /proc forks nothing.
  */
-const WRAPPER = `f=$1 cg=$2 d=$3; shift 3
-exec 4<&0
-"$@" <&4 4<&- 3<&- &
-r=$!
-exec 4<&- 0</dev/null
-(
+const WRAPPER = `f=$1 cg=$2 d=$3 r=$$; shift 3
+( (
   trap '' INT TERM HUP
-  exec >/dev/null 2>&1
+  exec >/dev/null 2>&1 </dev/null
   incg() { while IFS= read -r l; do case $l in *":$cg") return 0 ;; esac; done < "$1/cgroup"; return 1; }
-  while read -r w; do [ "$w" = done ] && exit 0; done
+  while read -r w <&3; do [ "$w" = done ] && exit 0; done
   i=0
   while [ ! -s "$f" ] && kill -0 "$r" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
   if [ -s "$f" ]; then
@@ -99,9 +97,8 @@ exec 4<&- 0</dev/null
     kill -9 "$r"
   fi
   rm -rf "$d"
-) <&3 &
-exec 3<&-
-wait "$r"`;
+) & )
+exec 3<&- "$@"`;
 
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -144,9 +141,24 @@ export async function launch(runc: Runc, name: string, spec: ExecSpec, tmpRoot: 
       release();
       reject(e);
     });
-    // At the wrapper's exit the guard stands down; 'close' then follows once every stream closed.
-    child.on('exit', release);
-    child.on('close', (code, sig) => resolve(code ?? 128 + (sig ? (constants.signals[sig] ?? 9) : 0)));
+    // Ended once runc has exited and the process's output streams are closed: not waiting for
+    // 'close', which also waits for the guard to read `done` and let go of its socket.
+    let status: number | null = null;
+    let open = 2;
+    const settle = () => {
+      if (status !== null && open === 0) resolve(status);
+    };
+    for (const stream of [child.stdout!, child.stderr!]) {
+      stream.on('close', () => {
+        open--;
+        settle();
+      });
+    }
+    child.on('exit', (code, sig) => {
+      release();
+      status = code ?? 128 + (sig ? (constants.signals[sig] ?? 9) : 0);
+      settle();
+    });
   });
   let pid: number | null = null;
   let tty: string | null = null;
@@ -185,11 +197,12 @@ export async function launch(runc: Runc, name: string, spec: ExecSpec, tmpRoot: 
     for (const s of pendingSignals.splice(0)) sendSignal(s);
     return { pid: p };
   });
-  // Once the child has ended (and its pid file was read), the launch directory goes.
+  // Once the child has ended (and its pid file was read), the launch directory goes, without
+  // holding up the exit status.
   const finished = exited.catch(() => -1).then(async (n) => {
     ended = true;
     await started.catch(() => undefined);
-    await removeTree(dir).catch(() => undefined);
+    void removeTree(dir).catch(() => undefined);
     return n;
   });
 

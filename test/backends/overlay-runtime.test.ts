@@ -163,7 +163,7 @@ if (!(await runtimeMissing(t, 'overlay runtime'))) {
     child.kill('SIGKILL');
     await eventually('no sleep 300 on the host', async () => (await hostPids(['sleep', '300'])).length === 0);
     assert.not.match((await run(f.backend, ws, ['ps', '-o', 'args'])).stdout, /sleep 300/);
-    assert.equal(execFileSync('ls', [join(f.backend.runDir, 'exec')], { encoding: 'utf8' }), '', 'the guard removed the launch directory');
+    await eventually('the guard removed the launch directory', async () => execFileSync('ls', [join(f.backend.runDir, 'exec')], { encoding: 'utf8' }) === '');
   }));
 
   t('stop ends the processes in it; exec and spawn on a stopped workshop are INVALID', withRuntime(async (f, ws) => {
