@@ -93,9 +93,9 @@ export class Store {
     if (this.runtime && (await this.started(meta.ref)) && !(await this.isRunning(meta.ref))) await this.stop(meta);
   }
 
-  /** The hostname of an instance's container: its workshop's name when tagged, else its own. */
+  /** The hostname of an instance's container: its workshop's name when tagged, else its own (at most 63 bytes). */
   hostnameOf(meta: ObjectMeta): string {
-    return meta.tags.workshop || meta.ref.name;
+    return (meta.tags.workshop || meta.ref.name).slice(0, 63);
   }
 
   /**
