@@ -10,7 +10,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn } from 'node:child_process';
-import { readlink, writeFile } from 'node:fs/promises';
+import { readFile, readlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -176,6 +176,26 @@ if (!(await runtimeMissing(t, 'overlay runtime'))) {
     await rejects(f.backend.exec(ws, { script: 'true' }), 'INVALID');
     await rejects(f.backend.spawn(ws, { argv: ['true'], stdout: new Collect(), stderr: new Collect() }), 'INVALID');
     await f.backend.stop(ws); // again: nothing to do
+  }));
+
+  t('the default base: every busybox applet runs from sh; an older build is replaced for new workshops only', withRuntime(async (f, ws) => {
+    const b = f.backend;
+    assert.is((await run(b, ws, ['sh', '-c', 'sleep 0; ps >/dev/null; echo a | grep a | sed s/a/b/; which stty awk'])).stdout, 'b\n/bin/stty\n/usr/bin/awk\n');
+    const basesFile = join(b.root, 'bases.json');
+    const table = JSON.parse(await readFile(basesFile, 'utf8')) as Record<string, { blob: string; builtin?: number }>;
+    const old = table[b.defaultBase]!;
+    assert.is(old.builtin, 2);
+    // A store whose default was built before builds were versioned (build 1).
+    delete old.builtin;
+    await writeFile(basesFile, JSON.stringify(table));
+    await b.create({ target: WS('newer'), source: { base: b.defaultBase }, tags: tags('workshop') });
+    const now = (JSON.parse(await readFile(basesFile, 'utf8')) as Record<string, { blob: string; builtin?: number }>)[b.defaultBase]!;
+    assert.is(now.builtin, 2);
+    assert.is.not(now.blob, old.blob, 'rebuilt');
+    const chainOf = async (name: string) => (JSON.parse(await readFile(join(b.root, 'objects', 'workshops', name, 'meta.json'), 'utf8')) as { chain: string[] }).chain[0];
+    assert.is(await chainOf(ws.name), old.blob, 'the existing workshop keeps its base');
+    assert.is(await chainOf('newer'), now.blob);
+    assert.is((await b.gc()).blobs.includes(old.blob), false, 'the old build stays while a workshop uses it');
   }));
 
   t('runtime none: only mounted, hooks under chroot in the host\'s namespaces, spawn UNAVAILABLE', async () => {
