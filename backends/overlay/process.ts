@@ -164,6 +164,7 @@ export async function launch(runc: Runc, name: string, spec: ExecSpec, tmpRoot: 
   let tty: string | null = null;
   let pendingSize: [number, number] | null = null;
   const pendingSignals: NodeJS.Signals[] = [];
+  let killAllPending = false;
   let ended = false;
 
   const applySize = (cols: number, rows: number) => {
@@ -195,6 +196,7 @@ export async function launch(runc: Runc, name: string, spec: ExecSpec, tmpRoot: 
       if (pendingSize) applySize(...pendingSize);
     }
     for (const s of pendingSignals.splice(0)) sendSignal(s);
+    if (killAllPending) void killSession(p, runc.cgroupOf(id));
     return { pid: p };
   });
   // Once the child has ended (and its pid file was read), the launch directory goes, without
@@ -216,7 +218,7 @@ export async function launch(runc: Runc, name: string, spec: ExecSpec, tmpRoot: 
     },
     killAll: () => {
       if (pid !== null) void killSession(pid, runc.cgroupOf(id));
-      else pendingSignals.push('SIGKILL');
+      else killAllPending = true;
     },
   };
 }

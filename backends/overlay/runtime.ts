@@ -136,12 +136,6 @@ export class Runc {
     return run(this.tools.runc, ['--root', this.stateRoot, ...args], { allowFailure: true });
   }
 
-  /** The init's pid of a container whose status is `running` (for tests and the guard), else null. */
-  async initPid(name: string): Promise<number | null> {
-    const id = containerId(name);
-    return (await this.statusOf(id)) === 'running' ? ((await this.readState(id))?.pid ?? null) : null;
-  }
-
   private async readState(id: string): Promise<{ pid: number; start: string; bundle: string | undefined } | null> {
     let text: string;
     try {
