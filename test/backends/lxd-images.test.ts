@@ -2,8 +2,8 @@
  * `addBase` on a real LXD daemon: roots imported as images (a directory, a gzip tarball, a Debian
  * minbase tarball built by mmdebstrap), containers made from them that start and stay running
  * (a root without an init gets atelier's), processes and hooks in them, a graceful stop, the
- * refusals. The Debian root is built once and cached under `/var/cache/atelier-test/debian`
- * (`ATELIER_TEST_DEBIAN_CACHE`); without mmdebstrap that case fails in CI and skips elsewhere.
+ * refusals. The Debian root is built once and cached where `atelier base add --debian` caches it
+ * (`ATELIER_DEBIAN_CACHE`, or `ATELIER_TEST_DEBIAN_CACHE` for this test alone); without mmdebstrap that case fails in CI and skips elsewhere.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -13,7 +13,7 @@ import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildDebianRoot } from '../../backends/debian.ts';
+import { buildDebianRoot, defaultDebianCacheDir } from '../../backends/debian.ts';
 import { createLxdBackend } from '../../backends/lxd/index.ts';
 import type { Backend, ObjectRef, Tags } from '../../backends/types.ts';
 import { isBackendError } from '../../backends/types.ts';
@@ -23,7 +23,8 @@ const avail = await lxdAvailable();
 /** The pools the pool-dependent cases run on: `dir` and, when it is there (in CI it must be), btrfs. */
 const POOLS = avail.ok && ((await lxdPool(LXD_BTRFS_POOL)).ok || process.env.CI) ? ['default', LXD_BTRFS_POOL] : ['default'];
 if (avail.ok && POOLS.length === 1) console.log(`SKIP lxd addBase on the btrfs pool: LXD has no pool ${LXD_BTRFS_POOL} (scripts/lxd-setup.sh makes it)`);
-const DEBIAN_CACHE = process.env.ATELIER_TEST_DEBIAN_CACHE ?? '/var/cache/atelier-test/debian';
+// The cache `atelier base add --debian` uses (CI names it in .ci/run): one mmdebstrap build per CI run.
+const DEBIAN_CACHE = process.env.ATELIER_TEST_DEBIAN_CACHE ?? defaultDebianCacheDir(process.env);
 const hasMmdebstrap = (() => {
   try {
     execFileSync('sh', ['-c', 'command -v mmdebstrap'], { stdio: 'ignore' });
