@@ -162,6 +162,18 @@ export async function releaseMountsUnder(dir: string): Promise<void> {
   if ((await mountsUnder(dir)).length) throw new Error(`simulation: mounts under ${dir} would not go away`);
 }
 
+/** Delete (SIGKILL) every runc container whose state the store on `runDir` keeps (`<runDir>/runc`). */
+async function endContainers(runDir: string): Promise<void> {
+  const root = join(runDir, 'runc');
+  let ids: string[] = [];
+  try {
+    ids = fs.readdirSync(root);
+  } catch {
+    return; // no runtime, or nothing ever started
+  }
+  for (const id of ids) await exec('runc', ['--root', root, 'delete', '--force', id]).catch(() => undefined);
+}
+
 /** Kinds whose `/etc/sdk-chain` the invariants read (8: sdk layers and workshops; 3: workshops). */
 const READ_CHAIN = new Set(['sdk', 'workshop']);
 
@@ -226,7 +238,10 @@ class OverlaySim implements SimBackend {
   }
 
   async reboot(): Promise<void> {
+    // A reboot ends every container: as root with runc, started overlay instances are detached
+    // containers that would otherwise outlive the world (the process may be dead already: no adapter).
     await this.kill();
+    await endContainers(this.runDir);
     await releaseMountsUnder(this.root);
     fs.rmSync(this.runDir, { recursive: true, force: true });
   }
@@ -272,6 +287,7 @@ class OverlaySim implements SimBackend {
 
   async dispose(): Promise<void> {
     await this.kill();
+    await endContainers(this.runDir);
     await releaseMountsUnder(this.opts.dir);
   }
 }
