@@ -115,6 +115,53 @@ const exec: BenchEntry = {
   },
 };
 
+/**
+ * `atelier exec NAME -- true` as a user runs it (the compiled CLI, in process, no daemon), against
+ * the same `runc exec` run directly: what a person waits for. Node's start-up and the CLI's
+ * loading are most of it; no target (the library's figure above has one).
+ */
+const execCli: BenchEntry = {
+  name: 'overlay.exec.cli',
+  async run() {
+    const why = await skipReason();
+    if (why) return { skipped: why };
+    const dir = await mkdtemp(join(process.env.ATELIER_BENCH_DIR ?? tmpdir(), 'atelier-bench-cli-'));
+    const bin = join(import.meta.dirname, '..', 'bin', 'atelier.js');
+    const args = ['--state-dir', join(dir, 'state'), '--run-dir', join(dir, 'run'), '--no-daemon'];
+    try {
+      await writeFile(join(dir, 'workshop.yaml'), 'name: bench\nsdks: []\n');
+      if ((await runPiped(process.execPath, [bin, ...args, 'launch', join(dir, 'workshop.yaml')])) !== 0) throw new Error('atelier launch failed');
+      const runcRoot = (await readdirNames(join(dir, 'run'))).map((d) => join(dir, 'run', d, 'runc'))[0]!;
+      const id = (await readdirNames(runcRoot))[0]!;
+      const cli: number[] = [];
+      const bare: number[] = [];
+      for (let i = -2; i < RUNS; i++) {
+        let t = now();
+        const code = await runPiped('runc', ['--root', runcRoot, 'exec', id, 'true']);
+        const bareMs = now() - t;
+        t = now();
+        const cliCode = await runPiped(process.execPath, [bin, ...args, 'exec', 'bench', '--', 'true']);
+        const cliMs = now() - t;
+        if (code !== 0 || cliCode !== 0) throw new Error(`true exited ${code} (runc) / ${cliCode} (atelier exec)`);
+        if (i >= 0) {
+          bare.push(bareMs);
+          cli.push(cliMs);
+        }
+      }
+      return { name: 'overlay.exec.true.cli', value: median(cli), unit: 'ms', baseline: median(bare), baseline_is: 'runc exec <id> true', runs: RUNS };
+    } finally {
+      await runPiped(process.execPath, [bin, ...args, 'remove', 'bench']).catch(() => undefined);
+      for (const m of await mountsUnder(dir)) await unmount(m);
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
+};
+
+async function readdirNames(d: string): Promise<string[]> {
+  const { readdir } = await import('node:fs/promises');
+  return (await readdir(d)).filter((n) => !n.startsWith('.')).sort();
+}
+
 const lifecycle: BenchEntry = {
   name: 'overlay.start',
   async run() {
@@ -184,4 +231,4 @@ const lifecycle: BenchEntry = {
   },
 };
 
-export const figures: BenchEntry[] = [exec, lifecycle];
+export const figures: BenchEntry[] = [exec, execCli, lifecycle];
