@@ -21,6 +21,7 @@
  */
 import type { Backend, CallKind, CopyRequest, CreateRequest, DiskSpace, ExecRequest, ExecResult, SpawnRequest, SpawnedProcess, FileInfo, ObjectInfo, ObjectRef, ObjectUsage, Status } from '../types.ts';
 import { BackendError, isBackendError, SimulatedCrash } from '../types.ts';
+import { writeAll } from '../streams.ts';
 import type { CallRecord, TraceOptions } from './calls.ts';
 import { callText, refText, traceLines } from './calls.ts';
 import type { Fault, FaultPlan } from './faults.ts';
@@ -318,11 +319,4 @@ class Fake implements FakeBackend {
  */
 export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
   return new Fake(opts);
-}
-
-/** Write `text` and wait until the stream has taken it. */
-function writeAll(stream: NodeJS.WritableStream, text: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    stream.write(text, (e) => (e ? reject(e) : resolve()));
-  });
 }

@@ -34,6 +34,7 @@ import WebSocket from 'ws';
 import { BackendError } from '../types.ts';
 import type { SpawnedProcess } from '../types.ts';
 import type { LxdClient, LxdOperation } from './client.ts';
+import { writeAll as write } from '../streams.ts';
 
 /** What `attachExec` connects. */
 export interface ExecStreams {
@@ -224,16 +225,6 @@ function pumpStdin(s: WebSocket, stdin: NodeJS.ReadableStream | null, interactiv
   };
 }
 
-/** Resolves once `out` has taken `text` (an empty write: once what came before is written). */
-function write(out: NodeJS.WritableStream, text: string): Promise<void> {
-  return new Promise((resolve) => {
-    try {
-      out.write(text, () => resolve());
-    } catch {
-      resolve();
-    }
-  });
-}
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());

@@ -29,6 +29,7 @@ import type { SpawnRequest, SpawnedProcess } from '../types.ts';
 import { lookupUser, resolveInRoot } from './inroot.ts';
 import { launch } from './process.ts';
 import type { Runc } from './runtime.ts';
+import { writeAll as write } from '../streams.ts';
 
 const NOT_FOUND = /exec: .*(executable file not found|no such file or directory)/i;
 const NOT_EXECUTABLE = /exec: .*(permission denied|exec format error)/i;
@@ -100,13 +101,3 @@ export async function spawnInContainer(runc: Runc, name: string, rootfs: string,
   };
 }
 
-/** Write and wait until the stream has taken it (so `exit` settles after the output). */
-function write(stream: NodeJS.WritableStream, text: string): Promise<void> {
-  return new Promise((resolve) => {
-    try {
-      stream.write(text, () => resolve());
-    } catch {
-      resolve();
-    }
-  });
-}

@@ -12,7 +12,8 @@ import type { Test } from 'uvu';
 import { LxdClient, resolveSocket } from '../../backends/lxd/client.ts';
 import type { LxdInstance } from '../../backends/lxd/client.ts';
 import { createLxdBackend } from '../../backends/lxd/index.ts';
-import type { ObjectRef } from '../../backends/types.ts';
+import { isBackendError, type ObjectRef } from '../../backends/types.ts';
+import * as assert from 'uvu/assert';
 import type { Make } from './cases/types.ts';
 
 export const LXD_SOCKET = resolveSocket(process.env.ATELIER_LXD_SOCKET);
@@ -201,4 +202,16 @@ export function guarded(t: Test): Test {
   g.after = t.after;
   g.run = () => t.run();
   return g;
+}
+
+/** `p` fails with a `BackendError` of `code` (the LXD tests' refusals). */
+export async function rejects(p: Promise<unknown>, code: string): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(isBackendError(e), `a BackendError, got ${String(e)}`);
+    assert.is(e.code, code, `expected ${code}, got ${e.code}: ${e.message}`);
+    return;
+  }
+  assert.unreachable(`expected ${code}`);
 }

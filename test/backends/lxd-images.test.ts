@@ -17,7 +17,7 @@ import { buildDebianRoot, defaultDebianCacheDir } from '../../backends/debian.ts
 import { createLxdBackend } from '../../backends/lxd/index.ts';
 import type { Backend, ObjectRef, Tags } from '../../backends/types.ts';
 import { isBackendError } from '../../backends/types.ts';
-import { guarded, LXD_BTRFS_POOL, LXD_SOCKET, lxdAvailable, lxdPool, lxdUnavailable, purgeOwner, rawClient, uniqueOwner } from './lxd-env.ts';
+import { guarded, LXD_BTRFS_POOL, LXD_SOCKET, lxdAvailable, lxdPool, lxdUnavailable, purgeOwner, rawClient, uniqueOwner, rejects } from './lxd-env.ts';
 
 const avail = await lxdAvailable();
 /** The pools the pool-dependent cases run on: `dir` and, when it is there (in CI it must be), btrfs. */
@@ -34,16 +34,6 @@ const hasMmdebstrap = (() => {
   }
 })();
 
-async function rejects(p: Promise<unknown>, code: string): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(isBackendError(e), `a BackendError, got ${String(e)}`);
-    assert.is(e.code, code, `expected ${code}, got ${e.code}: ${e.message}`);
-    return;
-  }
-  assert.unreachable(`expected ${code}`);
-}
 
 /** A busybox root: every applet linked, users, an os-release; `/sbin/init` and inittab when asked. */
 async function busyboxRoot(dir: string, withInit: boolean): Promise<void> {

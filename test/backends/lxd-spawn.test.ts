@@ -13,8 +13,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createLxdBackend } from '../../backends/lxd/index.ts';
 import type { Backend, ObjectRef, SpawnRequest, Tags } from '../../backends/types.ts';
-import { isBackendError } from '../../backends/types.ts';
-import { guarded, LXD_BASE, LXD_BTRFS_POOL, LXD_SOCKET, lxdAvailable, lxdPool, lxdUnavailable, purgeOwner, rawClient, uniqueOwner } from './lxd-env.ts';
+import { guarded, LXD_BASE, LXD_BTRFS_POOL, LXD_SOCKET, lxdAvailable, lxdPool, lxdUnavailable, purgeOwner, rawClient, uniqueOwner, rejects } from './lxd-env.ts';
 
 const avail = await lxdAvailable();
 /** The pools the pool-dependent cases run on: `dir` and, when it is there (in CI it must be), btrfs. */
@@ -33,16 +32,6 @@ async function run(b: Backend, ref: ObjectRef, req: Omit<SpawnRequest, 'stdout' 
   return { code, out: text(1), err: text(2), chunks, ended: Date.now() };
 }
 
-async function rejects(p: Promise<unknown>, code: string): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(isBackendError(e), `a BackendError, got ${String(e)}`);
-    assert.is(e.code, code, `expected ${code}, got ${e.code}: ${e.message}`);
-    return;
-  }
-  assert.unreachable(`expected ${code}`);
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
