@@ -105,12 +105,12 @@ export function buildProgram(
     .command('start')
     .description("start the workshop's container; it is kept running (started again after a host reboot) until stop")
     .argument('<name>', 'workshop name')
-    .action((name: string, _o, c: Command) => act((ctx) => work.startOrStop(ctx, 'start', name), c));
+    .action((name: string, _o, c: Command) => act((ctx) => cmd.startOrStop(ctx, 'start', name), c));
   program
     .command('stop')
     .description("stop the workshop's container (processes in it end); it stays stopped until start")
     .argument('<name>', 'workshop name')
-    .action((name: string, _o, c: Command) => act((ctx) => work.startOrStop(ctx, 'stop', name), c));
+    .action((name: string, _o, c: Command) => act((ctx) => cmd.startOrStop(ctx, 'stop', name), c));
   program
     .command('exec')
     .description("run a command in a started workshop with stdin, stdout and stderr connected; exits with the command's status")

@@ -42,6 +42,14 @@ export async function stashOrUnstash(ctx: Context, kind: 'stash' | 'unstash', na
   return printWorkshop(ctx, kind === 'stash' ? 'stashed' : 'unstashed', w);
 }
 
+/** `atelier start NAME`, `atelier stop NAME`: ops of one step the workshop chart decides. */
+export async function startOrStop(ctx: Context, kind: 'start' | 'stop', name: string): Promise<number> {
+  validateWorkshopName(name);
+  const host = await hostFor(ctx);
+  const w = await withCommandOptions(ctx, (opts) => (kind === 'start' ? host.start(name, opts) : host.stop(name, opts)));
+  return printWorkshop(ctx, kind === 'start' ? 'started' : 'stopped', w);
+}
+
 /** `atelier restore NAME SDK`. */
 export async function restore(ctx: Context, name: string, sdk: string): Promise<number> {
   validateWorkshopName(name);

@@ -4,8 +4,8 @@
  * `exec` runs a command with the caller's stdin, stdout and stderr connected and exits with the
  * command's status (`lxc exec`, `podman exec`); `shell` opens an interactive login shell on a
  * pseudo-terminal that follows the caller's window size. Both need a started workshop: a stopped
- * one is `FAILED_PRECONDITION` with the command that starts it. `start` and `stop` are journaled
- * ops, decided by the workshop chart like every other command.
+ * one is `FAILED_PRECONDITION` with the command that starts it. (`start` and `stop`, journaled ops,
+ * are in `commands.ts` with the other commands on a workshop.)
  *
  * @example
  * ```ts
@@ -15,10 +15,8 @@
 import { AtelierError } from '../machines/errors.ts';
 import { validateWorkshopName } from '../machines/names.ts';
 import type { SpawnedProcess } from '../backends/types.ts';
-import type { WorkshopView } from '../engine/api.ts';
 import { hostFor } from './connect.ts';
-import { type Context, withCommandOptions } from './context.ts';
-import { formatDone } from './output.ts';
+import type { Context } from './context.ts';
 
 export interface ExecOptions {
   /** `K=V` pairs (`--env`, repeatable). */
@@ -132,17 +130,4 @@ export async function shellCommand(ctx: Context, name: string, o: Omit<ExecOptio
     stdin.setRawMode(false);
     stdin.pause();
   }
-}
-
-function printWorkshop(ctx: Context, verb: string, w: WorkshopView): number {
-  ctx.out.result({ workshop: w }, () => formatDone(verb, w));
-  return 0;
-}
-
-/** `atelier start NAME`, `atelier stop NAME`. */
-export async function startOrStop(ctx: Context, kind: 'start' | 'stop', name: string): Promise<number> {
-  validateWorkshopName(name);
-  const host = await hostFor(ctx);
-  const w = await withCommandOptions(ctx, (opts) => (kind === 'start' ? host.start(name, opts) : host.stop(name, opts)));
-  return printWorkshop(ctx, kind === 'start' ? 'started' : 'stopped', w);
 }

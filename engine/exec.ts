@@ -61,18 +61,20 @@ export async function execIn(host: ExecHost, name: string, req: ExecRequest): Pr
   try {
     return await host.backend.spawn(ref, { ...rest, argv: command });
   } catch (e) {
-    throw backendFailure(e, name);
+    // INVALID is also what a backend says of an instance stopped since the check: ask it again.
+    const stopped = isBackendError(e, 'INVALID') && (await host.backend.inspect(ref).catch(() => null))?.status !== 'running';
+    throw backendFailure(e, name, stopped);
   }
 }
 
-/** A backend's refusal in the words of the command. */
-function backendFailure(e: unknown, name: string): unknown {
+/** A backend's refusal in the words of the command (`stopped`: the instance is not running now). */
+function backendFailure(e: unknown, name: string, stopped = false): unknown {
   if (!isBackendError(e)) return e;
   const info = { workshop: name, cause: e.code };
   switch (e.code) {
     case 'INVALID':
       // Stopped between the check and the call, or asked for what the backend cannot do (a terminal on the fake).
-      return /not running|stopped/.test(e.message)
+      return stopped
         ? new AtelierError('FAILED_PRECONDITION', `cannot exec in "${name}": workshop is stopped; start it first: atelier start ${name}`, info)
         : new AtelierError('INVALID_ARGUMENT', `cannot exec in "${name}": ${e.message}`, info);
     case 'NOT_FOUND':

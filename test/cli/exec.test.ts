@@ -12,11 +12,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findRuntime } from '../../backends/overlay/runtime.ts';
 import { releaseMounts } from '../backends/overlay-env.ts';
+import { eventually, hostPids } from '../backends/overlay-runtime-env.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const BIN = join(ROOT, 'bin/atelier.js');
@@ -35,29 +36,6 @@ function cli(dir: string, backend: string, args: string[], input = ''): Promise<
     );
     child.stdin!.end(input);
   });
-}
-
-/** Host processes whose command line is exactly `argv`. */
-function hostPids(argv: string[]): number[] {
-  const want = argv.join('\0');
-  const out: number[] = [];
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      if (readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0$/, '') === want) out.push(Number(p));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
-async function eventually(what: string, check: () => boolean, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 test('fake: exec returns the command status with stdout and stderr apart; refusals with their codes', async () => {
@@ -123,7 +101,7 @@ if (why && process.env.CI) {
     const closed = new Promise<number>((r) => child.on('close', (c) => r(c ?? -1)));
     let out = '';
     child.stdout.on('data', (d) => (out += String(d)));
-    await eventually('the shell prompt', () => /#/.test(out), 20_000);
+    await eventually('the shell prompt', async () => /#/.test(out), 20_000);
     // While the shell is open, another command that takes the state lock runs.
     const stop = await A(['--json', 'list']);
     assert.is(stop.code, 0);
@@ -137,9 +115,9 @@ if (why && process.env.CI) {
 
   test('overlay: SIGKILL of the CLI during an exec leaves no process in the container or on the host', async () => {
     const child = spawn(process.execPath, [BIN, '--state-dir', join(dir, 'state'), '--run-dir', join(dir, 'run'), '--no-daemon', 'exec', 'quickstart', '--', 'sleep', '271'], { stdio: 'ignore' });
-    await eventually('sleep 271 runs', () => hostPids(['sleep', '271']).length === 1, 20_000);
+    await eventually('sleep 271 runs', async () => (await hostPids(['sleep', '271'])).length === 1, 20_000);
     child.kill('SIGKILL');
-    await eventually('sleep 271 is gone', () => hostPids(['sleep', '271']).length === 0);
+    await eventually('sleep 271 is gone', async () => (await hostPids(['sleep', '271'])).length === 0, 10_000);
     const inside = await A(['exec', 'quickstart', '--', 'ps', '-o', 'args']);
     assert.not.match(inside.stdout, /sleep 271/);
   });
@@ -147,11 +125,11 @@ if (why && process.env.CI) {
   test('overlay: stop ends the container, exec is refused, start runs it again', async () => {
     const child = spawn(process.execPath, [BIN, '--state-dir', join(dir, 'state'), '--run-dir', join(dir, 'run'), '--no-daemon', 'exec', 'quickstart', '--', 'sleep', '272'], { stdio: 'ignore' });
     const closed = new Promise<number | null>((r) => child.on('close', (c, s) => r(c ?? (s ? 128 : null))));
-    await eventually('sleep 272 runs', () => hostPids(['sleep', '272']).length === 1, 20_000);
+    await eventually('sleep 272 runs', async () => (await hostPids(['sleep', '272'])).length === 1, 20_000);
     assert.is((await A(['stop', 'quickstart'])).code, 0);
     const exited = await closed;
     assert.ok(exited !== 0, 'the exec ended with the container');
-    assert.is(hostPids(['sleep', '272']).length, 0);
+    assert.is((await hostPids(['sleep', '272'])).length, 0);
     const refused = await A(['exec', 'quickstart', '--', 'true']);
     assert.is(refused.code, 2);
     assert.match(refused.stderr, /atelier start quickstart/);

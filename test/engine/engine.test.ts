@@ -10,9 +10,8 @@ import { firstValueFrom, filter } from 'rxjs';
 import { isAtelierError } from '../../machines/errors.ts';
 import { openEngineImpl as openEngine } from '../../engine/engine.ts';
 import { canonicalJson } from '../../machines/index.ts';
-import { assertAccounted, content, fixture, sdk, spec, V1, V2, V3, WS } from './helpers.ts';
+import { assertAccounted, codeOf, content, fixture, sdk, spec, V1, V2, V3, WS } from './helpers.ts';
 
-const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e) => (isAtelierError(e) ? e.code : `not an AtelierError: ${e}`));
 
 test('commands on one workshop are serialised; a second workshop runs alongside', async () => {
   const f = await fixture();

@@ -10,6 +10,7 @@ import { createFakeBackend, type FakeBackend } from '../../backends/fake/index.t
 import type { SdkSpec, WorkshopSpec } from '../../events/catalogue.ts';
 import { openEngineImpl as openEngine, type EngineImpl } from '../../engine/engine.ts';
 import { objectKey } from '../../machines/index.ts';
+import { isAtelierError } from '../../machines/errors.ts';
 import { sequentialIds, steppingClock } from '../../engine/ids.ts';
 import type { IdSource } from '../../engine/api.ts';
 import type { CallKind } from '../../backends/types.ts';
@@ -56,6 +57,9 @@ export async function fixture(opts: { seed?: number } = {}): Promise<Fixture> {
 export function sdk(name: string, text: string, parent = ''): SdkSpec {
   return { name, hash: `${name}:${text}:${parent}`, script: `echo ${text} > "\${ATELIER_ROOTFS%/}/etc/${name}"` };
 }
+
+/** The `AtelierError` code `p` rejects with, or `ok`. */
+export const codeOf = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e) => (isAtelierError(e) ? e.code : `not an AtelierError: ${e}`));
 
 export function spec(sdks: SdkSpec[], over: Partial<WorkshopSpec> = {}): WorkshopSpec {
   return { name: 'nav2', base: 'busybox', defaultBase: false, projectId: '1a2b3c4d', sdks, ...over };

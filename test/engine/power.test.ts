@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { isAtelierError } from '../../machines/errors.ts';
-import { fixture, sdk, spec } from './helpers.ts';
+import { codeOf, fixture, sdk, spec } from './helpers.ts';
 
 const SPEC = spec([sdk('ros2', 'humble')]);
 
@@ -20,15 +20,6 @@ function sink(): Writable & { text: () => string } {
   return w;
 }
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (isAtelierError(e)) return e.code;
-    throw e;
-  }
-  return 'ok';
-}
 
 const status = async (f: Awaited<ReturnType<typeof fixture>>, name: string) => (await f.backend.inspect({ space: 'workshops', name: f.engine.folded.workshops[name]!.instance }))?.status;
 
@@ -57,12 +48,12 @@ test('launch leaves the workshop running and wanted running; stop and start are 
 test('start and stop of a missing, busy or lost workshop are refused with their codes, journaling nothing', async () => {
   const f = await fixture();
   try {
-    assert.is(await code(f.engine.start('nope')), 'NOT_FOUND');
-    assert.is(await code(f.engine.stop('nope')), 'NOT_FOUND');
-    assert.is(await code(f.engine.start('Bad_Name')), 'INVALID_NAME');
+    assert.is(await codeOf(f.engine.start('nope')), 'NOT_FOUND');
+    assert.is(await codeOf(f.engine.stop('nope')), 'NOT_FOUND');
+    assert.is(await codeOf(f.engine.start('Bad_Name')), 'INVALID_NAME');
     await f.engine.launch(SPEC);
     const seq = f.engine.folded.seq;
-    assert.is(await code(f.engine.stop('nope')), 'NOT_FOUND');
+    assert.is(await codeOf(f.engine.stop('nope')), 'NOT_FOUND');
     assert.is(f.engine.folded.seq, seq);
   } finally {
     await f.cleanup();
@@ -126,9 +117,9 @@ test('exec is refused with a code: stopped (naming atelier start), missing, no c
   try {
     await f.engine.launch(SPEC);
     const io = { stdout: sink(), stderr: sink() };
-    assert.is(await code(f.engine.exec('nope', { command: ['true'], ...io })), 'NOT_FOUND');
-    assert.is(await code(f.engine.exec('nav2', { command: [], ...io })), 'INVALID_ARGUMENT');
-    assert.is(await code(f.engine.exec('nav2', { command: ['sh'], terminal: { cols: 80, rows: 24 }, ...io })), 'INVALID_ARGUMENT');
+    assert.is(await codeOf(f.engine.exec('nope', { command: ['true'], ...io })), 'NOT_FOUND');
+    assert.is(await codeOf(f.engine.exec('nav2', { command: [], ...io })), 'INVALID_ARGUMENT');
+    assert.is(await codeOf(f.engine.exec('nav2', { command: ['sh'], terminal: { cols: 80, rows: 24 }, ...io })), 'INVALID_ARGUMENT');
     await f.engine.stop('nav2');
     const seq = f.engine.folded.seq;
     try {
