@@ -126,6 +126,14 @@ export interface CopyRequest {
    * target's identity. The target must be stopped (`BUSY` otherwise). A missing target is created.
    */
   readonly refresh?: boolean;
+  /**
+   * The target is an instance seeded from a shared SDK layer (`docs/design.md`, SDK cache): its root
+   * gets its own identity files before the copy returns, so no two workshops share them:
+   * `/etc/machine-id`, when present, is emptied (as in a cloud image: filled at first boot); the SSH
+   * host keys (`/etc/ssh/ssh_host_*_key` and `.pub`), when present, are made anew, one of each type
+   * found. Nothing is created that the source lacks. Only for a `workshops` target (`INVALID` else).
+   */
+  readonly resetIdentity?: boolean;
 }
 
 /** A hook for `Backend.exec`. */
@@ -281,6 +289,20 @@ export interface Backend {
    * registered bases plus its default, LXD's image aliases. Read-only.
    */
   listBases(): Promise<string[]>;
+
+  /**
+   * What a base's content is, as a short stable string: equal while the base's root filesystem is
+   * the same, different once it is replaced (a base registered again from another tree, an LXD alias
+   * moved to another image). Shared SDK layers are named by it (`docs/design.md`, SDK cache): a
+   * layer built on one content of a base is never reused on another. Fake: the base's name and its
+   * generation; overlay: the base blob's id; LXD: the image fingerprint the alias points at.
+   * @throws `NOT_FOUND` when the base is unknown.
+   * @example
+   * ```ts
+   * await b.baseFingerprint(b.defaultBase); // e.g. '3f9a0c1d2b4e5f60'
+   * ```
+   */
+  baseFingerprint(base: string): Promise<string>;
 
   /**
    * Create a stopped object in the `workshops` space and return its info: from `{ base }` an
@@ -551,4 +573,4 @@ export function isBackendError(e: unknown, code?: BackendErrorCode): e is Backen
 }
 
 /** The names of port calls, as the fake records them and fault plans select them. */
-export type CallKind = 'ensureProjects' | 'listBases' | 'create' | 'copy' | 'remove' | 'start' | 'stop' | 'exec' | 'spawn' | 'inspect' | 'list' | 'readFile';
+export type CallKind = 'ensureProjects' | 'listBases' | 'baseFingerprint' | 'create' | 'copy' | 'remove' | 'start' | 'stop' | 'exec' | 'spawn' | 'inspect' | 'list' | 'readFile';
