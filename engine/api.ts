@@ -53,6 +53,18 @@ export interface EngineOptions {
    * `NO_SPACE`; remove and gc still work.
    */
   minFreeBytes?: number;
+  /**
+   * The SDK cache's policy (`--cache-keep`): how many shared SDK layers nobody holds to keep for
+   * reuse (`{ count }`), or how many bytes of them (`{ bytes }`), least recently used evicted first.
+   * Default `{ count: 10 }`. `engine/cache.ts` `parseCacheKeep` reads the option's text.
+   */
+  cacheKeep?: { readonly count?: number; readonly bytes?: number };
+  /**
+   * Share SDK layers across workshops (default true). False: every SDK layer a command makes is the
+   * workshop's own (`<sdk>-<random suffix>`), as before the SDK cache, for hooks whose results must
+   * not be shared (a secret baked into a layer). Layers already shared stay shared.
+   */
+  sdkCache?: boolean;
 }
 
 /** One disk the engine writes to, as last measured. */
@@ -175,6 +187,8 @@ export interface RunResult {
 export interface GcReport {
   /** Owned backend objects no journaled entity accounts for (removed unless dryRun). */
   readonly orphans: readonly ObjectRef[];
+  /** With `cache`: the shared SDK layers nobody holds, evicted from the cache (unless dryRun). */
+  readonly evicted?: readonly ObjectRef[];
   readonly dryRun: boolean;
 }
 
@@ -331,7 +345,8 @@ export interface Engine {
   removeContainer(id: string): Promise<void>;
   /**
    * Remove owned backend objects that nothing the journal records accounts for (and `--rm`
-   * containers whose run died). With `dryRun`, only list them.
+   * containers whose run died); with `cache`, also evict every shared SDK layer nobody holds
+   * (`evicted`). With `dryRun`, only list them.
    *
    * @throws `OP_FAILED` or `UNAVAILABLE` when the backend fails (what was removed before stays removed).
    * @example
@@ -339,7 +354,7 @@ export interface Engine {
    * (await engine.gc({ dryRun: true })).orphans; // [{ space: 'layers', name: 'nav-...' }]
    * ```
    */
-  gc(opts?: { dryRun?: boolean }): Promise<GcReport>;
+  gc(opts?: { dryRun?: boolean; cache?: boolean }): Promise<GcReport>;
   /**
    * Settle interrupted operations and compare the journal with the backend's objects, as every
    * start does: pending effects probed and judged, orphans removed, lost objects journaled.

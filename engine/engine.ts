@@ -53,6 +53,7 @@ import { defaultRunDir } from './paths.ts';
 import { Reconciler, type ReconcileHost } from './reconcile.ts';
 import { openFolded } from './replay.ts';
 import { Serialiser } from './serialise.ts';
+import { DEFAULT_CACHE_POLICY, SdkCache, withSharedLayers } from './cache.ts';
 import { DEFAULT_MIN_FREE, degradedError, MAKING, PRECHECK_IDS, SpaceGuard, usageReport } from './space.ts';
 
 type Outcome = 'done' | 'undone' | 'broken';
@@ -71,6 +72,10 @@ export class EngineImpl implements Engine, ReconcileHost {
   /** Ops being undone after a full disk: a second failure there is not undone again. */
   private readonly recovering = new Set<string>();
   private runs = 0;
+  /** The SDK cache: one flight per shared layer, and its policy applied after each command. */
+  readonly cache: SdkCache;
+  /** `EngineOptions.sdkCache`. */
+  sdkCache = true;
 
   constructor(
     readonly backend: Backend,
@@ -89,6 +94,21 @@ export class EngineImpl implements Engine, ReconcileHost {
     this.lastCheckpoint = fold.seq;
     this.state$ = new BehaviorSubject(this.view());
     this.reconciler = new Reconciler(this);
+    const self = this;
+    this.cache = new SdkCache(
+      {
+        get world() {
+          return self.world;
+        },
+        backend,
+        owner,
+        clock,
+        changes$: this.state$,
+        record: (e) => this.record(e),
+        decide: (i) => this.decide(i),
+      },
+      DEFAULT_CACHE_POLICY,
+    );
   }
 
   get state(): EngineState {
@@ -250,6 +270,15 @@ export class EngineImpl implements Engine, ReconcileHost {
   private async command(kind: OpKind, name: string, opts: CommandOptions, more: { spec?: WorkshopSpec; sdk?: string } = {}): Promise<WorkshopView | null> {
     this.assertOpen();
     validateWorkshopName(name);
+    try {
+      return await this.commandNow(kind, name, opts, more);
+    } finally {
+      // The cache policy, once the command's layers are settled (a failure to evict is the next trim's).
+      if (!this.closed) await this.serial.run('cache:trim', () => this.cache.trim()).catch(() => undefined);
+    }
+  }
+
+  private async commandNow(kind: OpKind, name: string, opts: CommandOptions, more: { spec?: WorkshopSpec; sdk?: string }): Promise<WorkshopView | null> {
     return this.serial.run(name, async () => {
       this.assertOpen();
       if (opts.signal?.aborted) throw new AtelierError('ABORTED', `cannot ${kind} "${name}": the command was aborted before it started; nothing changed`);
@@ -259,10 +288,15 @@ export class EngineImpl implements Engine, ReconcileHost {
         this.decide({ type: 'command', kind, workshop: name, ...more, owner: this.owner, at: this.clock(), ids: PRECHECK_IDS });
         throw degradedError(kind, name, space);
       }
+      if (more.spec && (kind === 'launch' || kind === 'refresh') && this.sdkCache) more = { ...more, spec: await withSharedLayers(this.backend, more.spec) };
+      // One flight per shared layer: wait while one this spec names is built or evicted, and decide
+      // and journal the op's start under the cache's lock (released once `op.started` is on disk).
+      const release = await this.cache.claim(more.spec);
       let first: KeyedEvent[];
       try {
         first = this.decide({ type: 'command', kind, workshop: name, ...more, owner: this.owner, at: this.clock(), ids: this.ids });
       } catch (e) {
+        release();
         const ws = this.fold.workshops[name];
         if (isAtelierError(e) && kind === 'restore' && ws && more.sdk !== undefined) throw new AtelierError(e.code, `${e.message}${didYouMeanHint(more.sdk, ws.sdks.map((l) => l.sdk))}`, { workshop: name });
         throw e;
@@ -270,13 +304,15 @@ export class EngineImpl implements Engine, ReconcileHost {
       const opId = (first[0] as Extract<KeyedEvent, { type: 'op.started' }>).data.op;
       let outcome: Outcome;
       try {
-        outcome = await this.drive(name, opId, first, opts);
+        outcome = await this.drive(name, opId, first, { ...opts, onOp: (id) => (release(), opts.onOp?.(id)) });
       } catch (e) {
         if (isAtelierError(e, 'NO_SPACE') && !this.fold.ops[opId]) {
           await this.guard.check().catch(() => undefined);
           throw new AtelierError('NO_SPACE', `cannot ${kind} "${name}": ${e.message}`, { workshop: name, ...e.info });
         }
         throw e;
+      } finally {
+        release();
       }
       const after = this.fold.workshops[name];
       if (outcome === 'done') return after ?? null;
@@ -378,11 +414,12 @@ export class EngineImpl implements Engine, ReconcileHost {
     await this.record(removed);
   }
 
-  gc(opts: { dryRun?: boolean } = {}): Promise<GcReport> {
+  gc(opts: { dryRun?: boolean; cache?: boolean } = {}): Promise<GcReport> {
     return this.serial.exclusive(async () => {
       try {
         await this.guard.check();
-        return await this.reconciler.gc(opts.dryRun ?? false);
+        const evicted = opts.cache ? { evicted: await this.cache.trim({ all: true, dryRun: opts.dryRun ?? false }) } : {};
+        return { ...(await this.reconciler.gc(opts.dryRun ?? false)), ...evicted };
       } catch (e) {
         // A backend failure is gc failing, not gc refused: BUSY from the backend is not the
         // engine's BUSY (a workshop's command in progress). What it removed before is journaled.
@@ -475,6 +512,8 @@ export async function openEngineImpl(opts: EngineOptions): Promise<EngineImpl> {
     }
     const guard = new SpaceGuard({ stateDir: opts.stateDir, backend: opts.backend, journal, minFree: opts.minFreeBytes ?? DEFAULT_MIN_FREE, keepsReserve: opts.syncInline !== true });
     const engine = new EngineImpl(opts.backend, owner, journal, volatile, fold, freeze(vs, true), lock, opts.clock ?? defaultClock, opts.ids ?? defaultIds(), opts.checkpointEvery ?? 10_000, opts.stateDir, guard);
+    if (opts.cacheKeep) engine.cache.policy = opts.cacheKeep;
+    if (opts.sdkCache === false) engine.sdkCache = false;
     // Measured before anything is written: on a full disk, reconciliation's records take the reserve.
     await guard.check();
     if (opts.reconcile !== false) await engine.reconcile();

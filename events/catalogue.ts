@@ -39,6 +39,8 @@ export const EVENT_VERSIONS: { readonly [T in EventType]: number } = {
   'object.missing': 2,
   'object.settled': 2,
   'engine.reconciled': 1,
+  'cache.evicting': 1,
+  'cache.evicted': 1,
   'container.created': 1,
   'container.started': 1,
   'container.removed': 1,

@@ -24,9 +24,10 @@ import { evolve } from './evolve.ts';
 import { judgeProbe } from './layer.ts';
 import { containerAfter } from './container.ts';
 import { garbageAfter, lastErrorAfter, shapeAfter, stashParts } from './outcomes.ts';
-import { describeEffect, instanceRef, layerRef, planLaunch, planPower, planRefresh, planRemove, planRestore, planStash, planUnstash, reusablePrefix, undoSteps, type PlanContext } from './plan.ts';
+import { cachedPrefix, describeEffect, instanceRef, layerRef, planLaunch, planPower, planRefresh, planRemove, planRestore, planStash, planUnstash, reusablePrefix, suffixesNeeded, undoSteps, type CacheView, type PlanContext } from './plan.ts';
+import { evictable, isUsable, sharedRecord, type CachePolicy } from './cache.ts';
 import { currentStep, layersHeld, stashLayerNames, type DomainState, type FoldState, type OpRecord } from './state.ts';
-import { objectKey, type Identity, type ObjectDescriptor, type ObjectKind, type ObjectRef, type Observation, type OpKind, type Plan, type WorkshopShape, type WorkshopSpec } from './types.ts';
+import { objectKey, type Identity, type ObjectDescriptor, type ObjectKind, type ObjectRef, type Observation, type OpKind, type Plan, type PlanStep, type WorkshopShape, type WorkshopSpec } from './types.ts';
 import { DECISIONS, resolveWorkshop, workshopMachine, type Decision, type WorkshopContext, type WorkshopEvent } from './workshop.ts';
 
 /** Where ids come from. Injected so runs are reproducible; every id is recorded in the journal. */
@@ -66,7 +67,14 @@ export type Input =
   /** Reconciliation found workshop `workshop`'s instance stopped: a start op when it is wanted running, else nothing. */
   | { type: 'found.stopped'; workshop: string; owner: string; at: string; ids: IdSupply }
   /** May a process be started in the workshop (`exec`, `shell`)? `status`: its instance's, from the backend. Nothing to journal; refused with a code. */
-  | { type: 'exec'; workshop: string; status: 'running' | 'stopped' };
+  | { type: 'exec'; workshop: string; status: 'running' | 'stopped' }
+  /**
+   * The SDK cache's policy applied (`all`: `atelier gc --cache`, every unheld shared layer): the
+   * evictions to journal before removing anything. `sizes`: bytes by layer name, for a size policy.
+   */
+  | { type: 'cache.trim'; at: string; policy: CachePolicy; all?: boolean; sizes?: Readonly<Record<string, number>> }
+  /** An eviction's removal on the backend ended: the layer is gone, or (`kept`) still there and in use. */
+  | { type: 'cache.evicted'; at: string; object: ObjectDescriptor; kept?: boolean };
 
 /** The chart's view of one workshop, rebuilt from the state. */
 export function contextFor(st: DomainState, name: string): WorkshopContext {
@@ -121,7 +129,7 @@ function opEvents(s: FoldState, opId: string, decisions: readonly Decision[], va
         out.push({ type: 'effect.requested', key, data: { op: opId, ...d.params, at } });
         break;
       case 'enterPhase': {
-        const steps = d.params.phase === 'undo' ? { steps: undoSteps(op.plan, d.params.from ?? 0) } : {};
+        const steps = d.params.phase === 'undo' ? { steps: undoSteps(op.plan, d.params.from ?? 0).filter((u) => !finishedShared(s, u.effect)) } : {};
         out.push({ type: 'op.phase', key, data: { op: opId, ...d.params, at, ...steps } });
         break;
       }
@@ -133,6 +141,15 @@ function opEvents(s: FoldState, opId: string, decisions: readonly Decision[], va
     }
   }
   return out;
+}
+
+/**
+ * A compensation that would remove a shared layer whose completion is journaled: dropped from an
+ * undo phase. The layer is good (its hook and snapshot succeeded) and may already be another
+ * workshop's: it stays, held or as a cache entry. Only an unfinished snapshot is undone.
+ */
+function finishedShared(s: FoldState, effect: PlanStep['effect']): boolean {
+  return effect.type === 'remove' && effect.target.space === 'layers' && isUsable(s, effect.target.name);
 }
 
 /** How an op ended, with everything that follows for its workshop. */
@@ -215,24 +232,29 @@ function startOp(st: DomainState, input: Extract<Input, { type: 'command' }>, ev
 function planFor(s: FoldState, kind: OpKind, name: string, ctx: PlanContext, input: Extract<Input, { type: 'command' }>): Plan {
   const isPresent = (layer: string): boolean => s.objects[`layers/${layer}`]?.state === 'present';
   const suffixes = (n: number) => Array.from({ length: n }, () => input.ids.layerSuffix());
+  const cache: CacheView = { shared: (layer) => sharedRecord(s, layer) !== undefined, usable: (layer) => isUsable(s, layer) };
   const ws = s.workshops[name];
   const shape: WorkshopShape = ws ?? { instance: '', projectId: '', base: '', defaultBase: false, sdks: [], stash: null };
   switch (kind) {
-    case 'launch':
-      return planLaunch({ ctx, spec: input.spec!, suffixes: suffixes(input.spec!.sdks.length) });
+    case 'launch': {
+      const spec = input.spec!;
+      return planLaunch({ ctx, spec, suffixes: suffixes(suffixesNeeded(spec, cachedPrefix(spec, cache))), cache });
+    }
     case 'refresh': {
       const spec = input.spec!;
-      const reuse = reusablePrefix(shape, spec, isPresent);
-      return planRefresh({ ctx, name, shape, spec, reuse, suffixes: suffixes(spec.sdks.length - reuse), isPresent });
+      // A spec naming shared layers moves the workshop onto them (its own layers, from before the
+      // cache, are dropped and their hooks run once more); one without keeps its own prefix.
+      const reuse = spec.sdks.some((l) => l.layer !== undefined) ? cachedPrefix(spec, cache) : reusablePrefix(shape, spec, isPresent);
+      return planRefresh({ ctx, name, shape, spec, reuse, suffixes: suffixes(suffixesNeeded(spec, reuse)), isPresent, cache });
     }
     case 'stash':
-      return planStash({ ctx, name, shape, isPresent });
+      return planStash({ ctx, name, shape, isPresent, cache });
     case 'unstash':
-      return planUnstash({ ctx, name, shape });
+      return planUnstash({ ctx, name, shape, cache });
     case 'restore':
-      return planRestore({ ctx, name, shape, sdk: input.sdk! });
+      return planRestore({ ctx, name, shape, sdk: input.sdk!, cache });
     case 'remove':
-      return planRemove({ ctx, shape, leftovers: leftoversOf(s, name, shape) });
+      return planRemove({ ctx, shape, leftovers: leftoversOf(s, name, shape), cache });
     case 'start':
     case 'stop':
       return planPower({ shape, running: kind === 'start' });
@@ -305,13 +327,17 @@ function settle(st: DomainState, input: Extract<Input, { type: 'settle' }>): Key
   const out: KeyedEvent[] = [];
   const unsettled = Object.values(s.objects).filter((o) => (o.state === 'pending' || o.state === 'removing') && !s.ops[o.op]).sort(byKey);
   for (const o of unsettled) {
-    const present = input.present.has(objectKey(o.ref));
+    // A shared layer left pending by a given-up op never journaled its completion: whatever the
+    // backend holds under its name is not known complete, so it is forgotten (reconciliation then
+    // removes it as an orphan) and never reused.
+    const unconfirmed = o.shared === true && o.state === 'pending' && input.present.has(objectKey(o.ref));
+    const present = input.present.has(objectKey(o.ref)) && !unconfirmed;
     const ws = o.workshop ? s.workshops[o.workshop] : undefined;
     // A given-up op may have left its workshop's stash naming the object (a broken stash op whose
     // undo removed the stash but never heard so): a stash with a part gone is forgotten. A layer
     // or instance so settled is left to the broken workshop's repair (a refresh rebuilds it).
     const forget = !present && ws?.stash && stashLayerNames(ws.stash).includes(o.ref.name) ? { forgetStash: stashParts(ws.stash) } : {};
-    const e: KeyedEvent = { type: 'object.settled', key: o.workshop ?? 'engine', data: { object: describe(o), present, at: input.at, ...forget } };
+    const e: KeyedEvent = { type: 'object.settled', key: o.workshop ?? 'engine', data: { object: describe(o), present, at: input.at, ...forget, ...(unconfirmed ? { unconfirmed: true } : {}) } };
     out.push(e);
     s = ahead(s, [e]);
   }
@@ -323,7 +349,13 @@ function inventory(st: DomainState, input: Extract<Input, { type: 'inventory' }>
   let s = st.durable;
   const out: KeyedEvent[] = [];
   const missing = Object.values(s.objects).filter((o) => o.state === 'present' && !input.present.has(objectKey(o.ref))).sort(byKey);
-  for (const o of missing) {
+  // A shared layer breaks each workshop that holds it (one record per holder, in name order).
+  const lost = missing.flatMap((o) => {
+    if (!o.shared) return [o];
+    const holders = Object.values(s.workshops).filter((w) => w.sdks.some((l) => l.layer === o.ref.name)).map((w) => w.name).sort(byCodePoint);
+    return holders.length === 0 ? [o] : holders.map((workshop) => ({ ...o, workshop }));
+  });
+  for (const o of lost) {
     const ws = o.workshop ? s.workshops[o.workshop] : undefined;
     let more: Partial<Extract<KeyedEvent, { type: 'object.missing' }>['data']> = {};
     if (ws && isStashPart(o.kind)) more = { forgetStash: stashParts(ws.stash) };
@@ -402,6 +434,12 @@ export function decide(state: DomainState, input: Input): KeyedEvent[] {
       if (rejected?.type === 'reject') refuse(rejected.params.code, `cannot exec in "${input.workshop}": workshop ${rejected.params.reason}`, { workshop: input.workshop });
       return [];
     }
+    case 'cache.trim': {
+      const victims = input.all ? evictable(state, { count: 0 }) : evictable(state, input.policy, input.sizes);
+      return victims.map((ref) => ({ type: 'cache.evicting', key: 'engine', data: { object: describe(state.durable.objects[objectKey(ref)]!), at: input.at, reason: input.all ? 'gc' : 'policy' } }) as KeyedEvent);
+    }
+    case 'cache.evicted':
+      return [{ type: 'cache.evicted', key: 'engine', data: { object: input.object, at: input.at, ...(input.kept ? { kept: true } : {}) } }];
     case 'containers.lost':
       return input.ids.filter((id) => containerAfter(state.volatile.containers[id]?.status ?? 'absent', 'lost') !== null).map((id) => ({ type: 'container.removed', key: id, data: { id, at: input.at } }));
   }

@@ -62,7 +62,14 @@ export type DomainEvent =
    * Reconciliation found where an object left `pending` or `removing` by a given-up op really is.
    * A stash that named an object now absent is forgotten (`forgetStash`, its other parts garbage).
    */
-  | Ev<'object.settled', { object: ObjectDescriptor; present: boolean; at: string; forgetStash?: readonly ObjectRef[] }>
+  | Ev<'object.settled', { object: ObjectDescriptor; present: boolean; at: string; forgetStash?: readonly ObjectRef[]; unconfirmed?: boolean }>
+  /**
+   * The SDK cache lets a shared layer nobody holds go (`reason`: its policy, or `atelier gc --cache`):
+   * journaled before the backend removes it (the layer is `removing`, never reused from here).
+   */
+  | Ev<'cache.evicting', { object: ObjectDescriptor; at: string; reason: 'policy' | 'gc' }>
+  /** An eviction's removal ended: the layer is gone, or (`kept`) the backend still holds it and it is a cache entry again. */
+  | Ev<'cache.evicted', { object: ObjectDescriptor; at: string; kept?: boolean }>
   | Ev<'engine.reconciled', { at: string; pending: number; orphans: number; missing: number; restarted?: number }>
   // Volatile journal only: transient containers.
   | Ev<'container.created', { id: string; ref: ObjectRef; source: ObjectRef; scratch?: string; keep?: boolean; op: string; at: string }>

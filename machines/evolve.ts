@@ -86,6 +86,14 @@ function setShape(ws: WorkshopRecord, shape: WorkshopShape): void {
   ws.stash = shape.stash;
 }
 
+/** The shared layers an op's resulting shape names were used now (the cache evicts the least recently used). */
+function touchShared(s: FoldState, plan: Plan, at: string): void {
+  for (const l of plan.after?.sdks ?? []) {
+    const o = s.objects[`layers/${l.layer}`];
+    if (o?.shared && o.usedAt !== at) o.usedAt = at;
+  }
+}
+
 function markGarbage(s: FoldState, refs: readonly ObjectRef[]): void {
   for (const ref of refs) applyFact(s, ref, 'abandoned');
 }
@@ -99,6 +107,7 @@ export function evolve(s: FoldState, e: DomainEvent & { seq?: number }): void {
       const op: OpRecord = { id: d.op, kind: d.kind, plan: d.plan, phase: 'do', step: 0, attempt: 1, undo: null, failure: null, workshop: d.workshop, startedAt: d.at, pending: false };
       if (d.sdk) (op as Mutable<OpRecord>).sdk = d.sdk;
       s.ops[d.op] = op;
+      touchShared(s, d.plan, d.at);
       const ws = s.workshops[d.workshop];
       if (!ws) {
         const shape = d.plan.after!;
@@ -121,7 +130,11 @@ export function evolve(s: FoldState, e: DomainEvent & { seq?: number }): void {
       const effect = effectAt(op, d.phase, d.step);
       if (effect?.type === 'create' || effect?.type === 'copy') {
         const tags = effect.tags;
-        const o = applyFact(s, effect.target, 'requested', () => ({ ref: effect.target, kind: tags.kind, workshop: op.workshop, op: tags.op, state: 'pending' }));
+        const o = applyFact(s, effect.target, 'requested', () =>
+          tags.cache !== undefined
+            ? { ref: effect.target, kind: tags.kind, op: tags.op, state: 'pending', shared: true, ...(tags.parent ? { parent: tags.parent } : {}), usedAt: d.at }
+            : { ref: effect.target, kind: tags.kind, workshop: op.workshop, op: tags.op, state: 'pending' },
+        );
         if (o && o.op !== tags.op) o.op = tags.op;
       } else if (effect?.type === 'remove') applyFact(s, effect.target, 'remove');
       return;
@@ -212,6 +225,14 @@ export function evolve(s: FoldState, e: DomainEvent & { seq?: number }): void {
         if (d.workshop.status !== 'absent') ws.status = d.workshop.status;
         ws.lastError = d.workshop.lastError;
       }
+      return;
+    }
+    case 'cache.evicting':
+      applyFact(s, e.data.object.ref, 'remove');
+      return;
+    case 'cache.evicted': {
+      const o = s.objects[objectKey(e.data.object.ref)];
+      if (o?.state === 'removing') applyFact(s, e.data.object.ref, e.data.kept ? 'settled.present' : 'removed');
       return;
     }
     case 'object.settled': {

@@ -26,6 +26,19 @@ export interface PlanContext {
   readonly op: string;
 }
 
+/**
+ * What the state says of shared SDK layers (`cache.ts`), for planners: `shared`, a layer with a
+ * shared record (never removed by a workshop's op, never copied into a stash: it never changes);
+ * `usable`, a shared layer whose completion is journaled (a launch or refresh takes it instead of
+ * running its hook again). Planners given none plan as before the cache.
+ */
+export interface CacheView {
+  readonly shared: (layer: string) => boolean;
+  readonly usable: (layer: string) => boolean;
+}
+
+const NO_CACHE: CacheView = { shared: () => false, usable: () => false };
+
 const step = (label: string, effect: Effect, more: Partial<Pick<PlanStep, 'undo' | 'retry'>> = {}): PlanStep => ({ label, effect, ...more });
 
 function wsTags(ctx: PlanContext, shape: { instance: string; projectId: string }, workshop: string): Tags {
@@ -52,40 +65,76 @@ function layerTags(ctx: PlanContext, workshop: string, projectId: string, kind: 
   return t;
 }
 
-/** Run each SDK's hook and snapshot it, starting at SDK `from`. */
-function buildSdkSteps(ctx: PlanContext, spec: WorkshopSpec, ws: ObjectRef, from: number, suffixes: readonly string[]): { steps: PlanStep[]; layers: SdkLayer[] } {
+/** A shared layer's tags: no workshop (it is nobody's), its content key and its parent. */
+function sharedTags(ctx: PlanContext, sdk: SdkLayer, key: string, parent: string | undefined): Tags {
+  return { owner: ctx.owner, op: ctx.op, kind: 'sdk', sdk: sdk.sdk, sdkHash: sdk.hash, cache: key, ...(parent ? { parent } : {}) };
+}
+
+/** The key part of a shared layer's name `<sdk>-<key>`. */
+const keyOf = (sdk: string, layer: string): string => layer.slice(sdk.length + 1);
+
+/**
+ * How many leading SDKs of `spec` have a usable shared layer: a launch or refresh starts from the
+ * last of them and runs no hook for any of them.
+ */
+export function cachedPrefix(spec: WorkshopSpec, cache: CacheView): number {
+  let k = 0;
+  while (k < spec.sdks.length && spec.sdks[k]!.layer !== undefined && cache.usable(spec.sdks[k]!.layer!)) k++;
+  return k;
+}
+
+/** How many layer suffixes a plan from SDK `from` on draws: one per SDK without a shared layer. */
+export const suffixesNeeded = (spec: WorkshopSpec, from: number): number => spec.sdks.slice(from).filter((s) => s.layer === undefined).length;
+
+/**
+ * Run each SDK's hook and snapshot it, starting at SDK `from`. A shared layer's snapshot is
+ * undone only while its completion is not journaled (`decide` drops the removal of a finished one:
+ * it is a good cache entry); one already usable is not taken again (same content, same name).
+ */
+function buildSdkSteps(ctx: PlanContext, spec: WorkshopSpec, ws: ObjectRef, from: number, suffixes: readonly string[], cache: CacheView): { steps: PlanStep[]; layers: SdkLayer[] } {
   const steps: PlanStep[] = [];
   const layers: SdkLayer[] = [];
-  spec.sdks.slice(from).forEach((sdk, i) => {
-    const layer: SdkLayer = { sdk: sdk.name, hash: sdk.hash, layer: sdkLayerName(sdk.name, suffixes[i]!) };
+  let next = 0;
+  spec.sdks.slice(from).forEach((sdk, j) => {
+    const i = from + j;
+    const name = sdk.layer ?? sdkLayerName(sdk.name, suffixes[next++]!);
+    const layer: SdkLayer = { sdk: sdk.name, hash: sdk.hash, layer: name };
     layers.push(layer);
     steps.push(step(`setup-base ${sdk.name}`, { type: 'exec', target: ws, sdk: sdk.name, script: sdk.script }));
+    if (sdk.layer !== undefined && cache.usable(name)) return;
+    const tags = sdk.layer !== undefined ? sharedTags(ctx, layer, keyOf(sdk.name, name), spec.sdks[i - 1]?.layer) : layerTags(ctx, spec.name, spec.projectId, 'sdk', layer);
     steps.push(
-      step(`snapshot ${sdk.name}`, { type: 'copy', source: ws, target: layerRef(layer.layer), tags: layerTags(ctx, spec.name, spec.projectId, 'sdk', layer) }, {
-        undo: [step(`remove ${layer.layer}`, { type: 'remove', target: layerRef(layer.layer) })],
+      step(`snapshot ${sdk.name}`, { type: 'copy', source: ws, target: layerRef(name), tags }, {
+        undo: [step(`remove ${name}`, { type: 'remove', target: layerRef(name) })],
       }),
     );
   });
   return { steps, layers };
 }
 
-/** launch: create from base, start, then each SDK's hook and snapshot. Undo removes all of it. */
-export function planLaunch(args: { ctx: PlanContext; spec: WorkshopSpec; suffixes: readonly string[] }): Plan {
+/**
+ * launch: create from base (or, when the SDK cache holds a prefix of the chain, copy the last
+ * cached layer with an identity of its own), start, then each remaining SDK's hook and snapshot.
+ * Undo removes the workshop and every layer not finished.
+ */
+export function planLaunch(args: { ctx: PlanContext; spec: WorkshopSpec; suffixes: readonly string[]; cache?: CacheView }): Plan {
   const { ctx, spec } = args;
+  const cache = args.cache ?? NO_CACHE;
   const instance = instanceName(spec.name, spec.projectId);
   const ws = instanceRef(instance);
-  const sdk = buildSdkSteps(ctx, spec, ws, 0, args.suffixes);
+  const k = cachedPrefix(spec, cache);
+  const sdk = buildSdkSteps(ctx, spec, ws, k, args.suffixes, cache);
+  const tags = wsTags(ctx, { instance, projectId: spec.projectId }, spec.name);
+  const seeded = spec.sdks.slice(0, k).map((l) => ({ sdk: l.name, hash: l.hash, layer: l.layer! }));
+  const create =
+    k > 0
+      ? step(`create from ${seeded[k - 1]!.sdk}`, { type: 'copy', source: layerRef(seeded[k - 1]!.layer), target: ws, tags, resetIdentity: true }, { undo: [step('remove workshop', { type: 'remove', target: ws })] })
+      : step('create', { type: 'create', target: ws, base: spec.base, tags }, { undo: [step('remove workshop', { type: 'remove', target: ws })] });
   return {
-    do: [
-      step('create', { type: 'create', target: ws, base: spec.base, tags: wsTags(ctx, { instance, projectId: spec.projectId }, spec.name) }, {
-        undo: [step('remove workshop', { type: 'remove', target: ws })],
-      }),
-      step('start', { type: 'start', target: ws }),
-      ...sdk.steps,
-    ],
+    do: [create, step('start', { type: 'start', target: ws }), ...sdk.steps],
     cleanup: [],
     before: null,
-    after: { instance, projectId: spec.projectId, base: spec.base, defaultBase: spec.defaultBase, sdks: sdk.layers, stash: null },
+    after: { instance, projectId: spec.projectId, base: spec.base, defaultBase: spec.defaultBase, sdks: [...seeded, ...sdk.layers], stash: null },
     running: true,
   };
 }
@@ -102,12 +151,13 @@ export function reusablePrefix(shape: WorkshopShape, spec: WorkshopSpec, isPrese
  * The stash steps shared by refresh and stash: stop, copy each SDK layer to its stash-sdk copy,
  * copy the workshop to its stash. Each copy's compensation removes it; the stop's restarts.
  */
-function stashSteps(ctx: PlanContext, name: string, shape: WorkshopShape, isPresent: (layer: string) => boolean): PlanStep[] {
+function stashSteps(ctx: PlanContext, name: string, shape: WorkshopShape, isPresent: (layer: string) => boolean, cache: CacheView): PlanStep[] {
   const ws = instanceRef(shape.instance);
   return [
     step('stop', { type: 'stop', target: ws }, { undo: [step('start', { type: 'start', target: ws })] }),
     // A layer reconciliation found missing has nothing to copy; the stash records it as uncopied.
-    ...shape.sdks.filter((l) => isPresent(l.layer)).map((l) =>
+    // A shared layer never changes: the stash holds it by reference.
+    ...shape.sdks.filter((l) => isPresent(l.layer) && !cache.shared(l.layer)).map((l) =>
       step(`stash ${l.sdk}`, { type: 'copy', source: layerRef(l.layer), target: layerRef(stashSdkName(l.layer)), tags: layerTags(ctx, name, shape.projectId, 'stash-sdk', l) }, {
         undo: [step(`drop stash ${l.sdk}`, { type: 'remove', target: layerRef(stashSdkName(l.layer)) })],
       }),
@@ -118,10 +168,10 @@ function stashSteps(ctx: PlanContext, name: string, shape: WorkshopShape, isPres
   ];
 }
 
-function dropStashSteps(shape: WorkshopShape, retry: boolean, isPresent: (layer: string) => boolean): PlanStep[] {
+function dropStashSteps(shape: WorkshopShape, retry: boolean, isPresent: (layer: string) => boolean, cache: CacheView): PlanStep[] {
   return [
     step('drop stash', { type: 'remove', target: layerRef(stashName(shape.instance)) }, { retry }),
-    ...shape.sdks.filter((l) => isPresent(l.layer)).map((l) => step(`drop stash ${l.sdk}`, { type: 'remove', target: layerRef(stashSdkName(l.layer)) }, { retry })),
+    ...shape.sdks.filter((l) => isPresent(l.layer) && !cache.shared(l.layer)).map((l) => step(`drop stash ${l.sdk}`, { type: 'remove', target: layerRef(stashSdkName(l.layer)) }, { retry })),
   ];
 }
 
@@ -130,40 +180,47 @@ function dropStashSteps(shape: WorkshopShape, retry: boolean, isPresent: (layer:
  * layers after it, start, run the remaining hooks with snapshots; clean-up drops the stash.
  * Undo (the compensations in reverse) is exactly an unstash followed by dropping the stash.
  */
-export function planRefresh(args: { ctx: PlanContext; name: string; shape: WorkshopShape; spec: WorkshopSpec; reuse: number; suffixes: readonly string[]; isPresent: (layer: string) => boolean }): Plan {
+export function planRefresh(args: { ctx: PlanContext; name: string; shape: WorkshopShape; spec: WorkshopSpec; reuse: number; suffixes: readonly string[]; isPresent: (layer: string) => boolean; cache?: CacheView }): Plan {
   const { ctx, name, shape, spec, reuse, isPresent } = args;
+  const cache = args.cache ?? NO_CACHE;
   const ws = instanceRef(shape.instance);
   const stash = layerRef(stashName(shape.instance));
   const tags = wsTags(ctx, shape, name);
   const unstash = step('unstash', { type: 'copy', source: stash, target: ws, tags: refreshTags(tags, 'unstash'), refresh: true });
-  const rebuild =
-    reuse > 0
-      ? step(`rebuild from ${shape.sdks[reuse - 1]!.sdk}`, { type: 'copy', source: layerRef(shape.sdks[reuse - 1]!.layer), target: ws, tags: refreshTags(tags, 'rebuild'), refresh: true }, { undo: [unstash] })
-      : step('rebuild from base', { type: 'create', target: ws, base: spec.base, tags: refreshTags(tags, 'rebuild'), refresh: true }, { undo: [unstash] });
-  const dropOld = shape.sdks.slice(reuse).map((l) =>
+  // A spec with shared layers (`cachedPrefix`) keeps the cached prefix of its own chain; one
+  // without (journaled before the cache) the workshop's own reusable layers (`reusablePrefix`).
+  const kept: SdkLayer[] = spec.sdks.some((l) => l.layer !== undefined) ? spec.sdks.slice(0, reuse).map((l) => ({ sdk: l.name, hash: l.hash, layer: l.layer! })) : shape.sdks.slice(0, reuse);
+  const from = kept[reuse - 1];
+  const rebuild = from
+    ? step(`rebuild from ${from.sdk}`, { type: 'copy', source: layerRef(from.layer), target: ws, tags: refreshTags(tags, 'rebuild'), refresh: true, ...(cache.shared(from.layer) ? { resetIdentity: true } : {}) }, { undo: [unstash] })
+    : step('rebuild from base', { type: 'create', target: ws, base: spec.base, tags: refreshTags(tags, 'rebuild'), refresh: true }, { undo: [unstash] });
+  const build = buildSdkSteps(ctx, { ...spec, name, projectId: shape.projectId }, ws, reuse, args.suffixes, cache);
+  const afterNames = new Set([...kept, ...build.layers].map((l) => l.layer));
+  // The workshop's own layers it no longer uses (a shared one stays for its other holders and the cache).
+  const dropOld = shape.sdks.filter((l) => !afterNames.has(l.layer) && !cache.shared(l.layer)).map((l) =>
     step(`remove ${l.layer}`, { type: 'remove', target: layerRef(l.layer) }, {
       undo: !isPresent(l.layer) ? [] : [step(`restore ${l.sdk}`, { type: 'copy', source: layerRef(stashSdkName(l.layer)), target: layerRef(l.layer), tags: refreshTags(layerTags(ctx, name, shape.projectId, 'sdk', l), 'restore'), refresh: true })],
     }),
   );
-  const build = buildSdkSteps(ctx, { ...spec, name, projectId: shape.projectId }, ws, reuse, args.suffixes);
   return {
-    do: [...stashSteps(ctx, name, shape, isPresent), rebuild, ...dropOld, step('start', { type: 'start', target: ws }, { undo: [step('stop', { type: 'stop', target: ws })] }), ...build.steps],
-    cleanup: dropStashSteps(shape, false, isPresent),
+    do: [...stashSteps(ctx, name, shape, isPresent, cache), rebuild, ...dropOld, step('start', { type: 'start', target: ws }, { undo: [step('stop', { type: 'stop', target: ws })] }), ...build.steps],
+    cleanup: dropStashSteps(shape, false, isPresent, cache),
     before: shape,
-    after: { ...shape, base: spec.base, defaultBase: spec.defaultBase, sdks: [...shape.sdks.slice(0, reuse), ...build.layers], stash: null },
+    after: { ...shape, base: spec.base, defaultBase: spec.defaultBase, sdks: [...kept, ...build.layers], stash: null },
     running: true,
   };
 }
 
 /** stash: keep a copy of the workshop and its SDK layers that `unstash` can return to. */
-export function planStash(args: { ctx: PlanContext; name: string; shape: WorkshopShape; isPresent: (layer: string) => boolean }): Plan {
+export function planStash(args: { ctx: PlanContext; name: string; shape: WorkshopShape; isPresent: (layer: string) => boolean; cache?: CacheView }): Plan {
   const { ctx, name, shape, isPresent } = args;
+  const cache = args.cache ?? NO_CACHE;
   const ws = instanceRef(shape.instance);
   return {
-    do: [...stashSteps(ctx, name, shape, isPresent), step('start', { type: 'start', target: ws })],
+    do: [...stashSteps(ctx, name, shape, isPresent, cache), step('start', { type: 'start', target: ws })],
     cleanup: [],
     before: shape,
-    after: { ...shape, stash: { layer: stashName(shape.instance), sdkLayers: shape.sdks.map((l) => ({ ...l, copy: isPresent(l.layer) ? stashSdkName(l.layer) : null })), op: ctx.op } },
+    after: { ...shape, stash: { layer: stashName(shape.instance), sdkLayers: shape.sdks.map((l) => ({ ...l, copy: isPresent(l.layer) && !cache.shared(l.layer) ? stashSdkName(l.layer) : null })), op: ctx.op } },
     running: true,
   };
 }
@@ -172,8 +229,9 @@ export function planStash(args: { ctx: PlanContext; name: string; shape: Worksho
  * unstash: return the workshop to its stash. Past the stop (the pivot) nothing can be undone, so
  * every later step rolls forward: it is retried, and reconciliation resumes it after a crash.
  */
-export function planUnstash(args: { ctx: PlanContext; name: string; shape: WorkshopShape }): Plan {
+export function planUnstash(args: { ctx: PlanContext; name: string; shape: WorkshopShape; cache?: CacheView }): Plan {
   const { ctx, name, shape } = args;
+  const cache = args.cache ?? NO_CACHE;
   const stash = shape.stash!;
   const ws = instanceRef(shape.instance);
   // Layers the stash holds no copy of (a restore's stash) are kept as they are.
@@ -184,7 +242,7 @@ export function planUnstash(args: { ctx: PlanContext; name: string; shape: Works
     do: [
       step('stop', { type: 'stop', target: ws }, { undo: [step('start', { type: 'start', target: ws })] }),
       step('unstash', { type: 'copy', source: layerRef(stash.layer), target: ws, tags: refreshTags(wsTags(ctx, shape, name), 'unstash'), refresh: true }, { retry }),
-      ...shape.sdks.filter((l) => !kept.has(l.layer)).map((l) => step(`remove ${l.layer}`, { type: 'remove', target: layerRef(l.layer) }, { retry })),
+      ...shape.sdks.filter((l) => !kept.has(l.layer) && !cache.shared(l.layer)).map((l) => step(`remove ${l.layer}`, { type: 'remove', target: layerRef(l.layer) }, { retry })),
       ...copied.map((l) =>
         step(`restore ${l.sdk}`, { type: 'copy', source: layerRef(l.copy), target: layerRef(l.layer), tags: refreshTags(layerTags(ctx, name, shape.projectId, 'sdk', l), 'restore'), refresh: true }, { retry }),
       ),
@@ -203,8 +261,9 @@ export function planUnstash(args: { ctx: PlanContext; name: string; shape: Works
  * restore(sdk): return the workshop's root filesystem to the state right after `sdk`'s hook,
  * keeping its identity and every layer; a temporary stash makes it undoable.
  */
-export function planRestore(args: { ctx: PlanContext; name: string; shape: WorkshopShape; sdk: string }): Plan {
+export function planRestore(args: { ctx: PlanContext; name: string; shape: WorkshopShape; sdk: string; cache?: CacheView }): Plan {
   const { ctx, name, shape } = args;
+  const reset = (args.cache ?? NO_CACHE).shared(shape.sdks.find((l) => l.sdk === args.sdk)?.layer ?? '') ? { resetIdentity: true } : {};
   const ws = instanceRef(shape.instance);
   const stash = layerRef(stashName(shape.instance));
   const layer = shape.sdks.find((l) => l.sdk === args.sdk)!;
@@ -215,7 +274,7 @@ export function planRestore(args: { ctx: PlanContext; name: string; shape: Works
       step('stash', { type: 'copy', source: ws, target: stash, tags: layerTags(ctx, name, shape.projectId, 'stash') }, {
         undo: [step('drop stash', { type: 'remove', target: stash })],
       }),
-      step(`restore ${layer.sdk}`, { type: 'copy', source: layerRef(layer.layer), target: ws, tags: refreshTags(tags, 'restore'), refresh: true }, {
+      step(`restore ${layer.sdk}`, { type: 'copy', source: layerRef(layer.layer), target: ws, tags: refreshTags(tags, 'restore'), refresh: true, ...reset }, {
         undo: [step('unstash', { type: 'copy', source: stash, target: ws, tags: refreshTags(tags, 'unstash'), refresh: true })],
       }),
       step('start', { type: 'start', target: ws }, { undo: [step('stop', { type: 'stop', target: ws })] }),
@@ -239,13 +298,15 @@ export function planPower(args: { shape: WorkshopShape; running: boolean }): Pla
 }
 
 /** remove: the workshop, its SDK layers and any stash. Rolls forward: every step is retried. */
-export function planRemove(args: { ctx: PlanContext; shape: WorkshopShape; leftovers?: readonly ObjectRef[] }): Plan {
+export function planRemove(args: { ctx: PlanContext; shape: WorkshopShape; leftovers?: readonly ObjectRef[]; cache?: CacheView }): Plan {
   const { shape } = args;
+  const cache = args.cache ?? NO_CACHE;
   const retry = true;
   return {
     do: [
       step('remove workshop', { type: 'remove', target: instanceRef(shape.instance) }, { retry }),
-      ...shape.sdks.map((l) => step(`remove ${l.layer}`, { type: 'remove', target: layerRef(l.layer) }, { retry })),
+      // Shared layers stay: for their other holders, else for the cache.
+      ...shape.sdks.filter((l) => !cache.shared(l.layer)).map((l) => step(`remove ${l.layer}`, { type: 'remove', target: layerRef(l.layer) }, { retry })),
       ...(shape.stash
         ? [
             step('drop stash', { type: 'remove', target: layerRef(shape.stash.layer) }, { retry }),

@@ -32,6 +32,12 @@ export interface ObjectRecord {
   state: ObjectState;
   /** Nobody holds it any more (the layer chart's `claim` region): gc and reconciliation remove it. */
   garbage?: boolean;
+  /** A shared SDK layer (`cache.ts`): held by reference, never one workshop's (no `workshop`). */
+  shared?: true;
+  /** A shared layer's parent layer (the SDK before it in the chain). */
+  parent?: string;
+  /** A shared layer: when the last op that named it began (the cache evicts the least recently used). */
+  usedAt?: string;
 }
 
 export type WorkshopStatus = 'ready' | 'busy' | 'broken';

@@ -36,6 +36,10 @@ export interface Tags {
   sdkHash?: string;
   /** For transient containers: the object they were created from. */
   source?: string;
+  /** A shared SDK layer's content key (`machines/cache.ts`): set on shared layers only. */
+  cache?: string;
+  /** A shared SDK layer's parent: the shared layer of the SDK before it (none for the first). */
+  parent?: string;
   [key: string]: string | undefined;
 }
 
@@ -50,7 +54,8 @@ export type Status = 'running' | 'stopped';
 /** A side effect the machines ask the engine to carry out on the backend. */
 export type Effect =
   | { readonly type: 'create'; readonly target: ObjectRef; readonly base: string; readonly tags: Tags; readonly refresh?: boolean }
-  | { readonly type: 'copy'; readonly source: ObjectRef; readonly target: ObjectRef; readonly tags: Tags; readonly refresh?: boolean }
+  /** `resetIdentity`: the target instance is seeded from a shared layer and gets its own identity files (`CopyRequest`). */
+  | { readonly type: 'copy'; readonly source: ObjectRef; readonly target: ObjectRef; readonly tags: Tags; readonly refresh?: boolean; readonly resetIdentity?: boolean }
   | { readonly type: 'remove'; readonly target: ObjectRef }
   | { readonly type: 'start'; readonly target: ObjectRef }
   | { readonly type: 'stop'; readonly target: ObjectRef }
@@ -65,6 +70,13 @@ export interface SdkSpec {
   readonly hash: string;
   /** The `setup-base` script. */
   readonly script: string;
+  /**
+   * The shared layer this SDK's chain on the workshop's base is cached as (`<sdk>-<key>`,
+   * `machines/cache.ts`), named by the engine from the base's fingerprint. Absent in specs journaled
+   * before the SDK cache (and for a base the backend does not know): the layer is then the
+   * workshop's own, `<sdk>-<random suffix>`.
+   */
+  readonly layer?: string;
 }
 
 /** A workshop as a command asks for it (validated, SDKs resolved). */

@@ -57,7 +57,11 @@ export function describeRecord(r: JournalRecord, plans: Plans): string {
     case 'object.missing':
       return `${ref(r.data.object)} missing on the backend${r.data.workshop ? `: workshop ${r.data.workshop.status}` : ''}${r.data.forgetStash ? ': stash forgotten' : ''}`;
     case 'object.settled':
-      return `${ref(r.data.object)} ${r.data.present ? 'present' : 'absent'}`;
+      return `${ref(r.data.object)} ${r.data.present ? 'present' : 'absent'}${r.data.unconfirmed ? ' (its completion was never journaled: forgotten)' : ''}`;
+    case 'cache.evicting':
+      return `${ref(r.data.object)} evicted from the SDK cache (${r.data.reason === 'gc' ? 'gc --cache' : 'cache policy'}): nobody holds it`;
+    case 'cache.evicted':
+      return `${ref(r.data.object)} ${r.data.kept ? 'still on the backend: kept in the cache' : 'removed'}`;
     case 'engine.reconciled':
       return `pending ${r.data.pending}, orphans ${r.data.orphans}, missing ${r.data.missing}`;
     case 'container.created':

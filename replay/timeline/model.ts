@@ -205,6 +205,17 @@ export function buildTimeline(image: JournalImage, opts: { version: string; jour
         else records[i]!.span = point(lane, x, i, 'settled', r.data.present ? 'present' : 'absent', `${name}: left half-made by an op given up; reconciliation found it ${r.data.present ? 'present' : 'absent'}`, false);
         break;
       }
+      case 'cache.evicting':
+      case 'cache.evicted': {
+        const ob = r.data.object;
+        const lane = book.object(ob.ref, { kind: ob.kind, workshop: ob.workshop });
+        const name = `${ob.ref.space}/${ob.ref.name}`;
+        records[i]!.span =
+          r.type === 'cache.evicting'
+            ? point(lane, x, i, 'settled', 'evicting', `${name}: a shared SDK layer nobody holds, let go by the SDK cache (${r.data.reason})`, false)
+            : point(lane, x, i, 'settled', r.data.kept ? 'kept' : 'evicted', `${name}: ${r.data.kept ? 'still on the backend, kept in the cache' : 'removed from the backend'}`, false);
+        break;
+      }
       case 'engine.reconciled':
         reconciled.push(i);
         break;

@@ -163,7 +163,10 @@ test('a layer lost on the backend is journaled missing, the workshop broken; a r
     const repaired = await e.refresh(V1);
     assert.is(repaired.status, 'ready');
     assert.is(repaired.sdks[0]!.layer, ws.sdks[0]!.layer, 'the intact first layer is reused');
-    assert.is.not(repaired.sdks[1]!.layer, ws.sdks[1]!.layer, 'the lost layer is rebuilt');
+    // A shared layer is named by its content: rebuilt under the same name.
+    assert.is(repaired.sdks[1]!.layer, ws.sdks[1]!.layer);
+    assert.ok(f.backend.objects().some((o) => o.name === ws.sdks[1]!.layer), 'the lost layer is rebuilt');
+    assert.is(e.folded.objects[`layers/${ws.sdks[1]!.layer}`]?.state, 'present');
     await assertAccounted(e, f.backend);
   } finally {
     await f.cleanup();
@@ -232,7 +235,8 @@ test('a workshop with a live transient container cannot be removed until the con
 });
 
 test('objects a given-up op left unsettled are settled by what the backend holds; remove then finishes', async () => {
-  const f = await fixture();
+  // Per-workshop layers: a remove removes them (shared ones it leaves to the cache).
+  const f = await fixture({ sdkCache: false });
   try {
     const ws = await f.engine.launch(V1);
     f.backend.setFaultPlan({ rules: [{ call: 'remove', target: ws.sdks[1]!.layer, when: 'before', action: 'fail', once: false }] });

@@ -26,14 +26,15 @@ export interface Fixture {
   cleanup(): Promise<void>;
 }
 
-export async function fixture(opts: { seed?: number } = {}): Promise<Fixture> {
+/** `sdkCache: false`: every SDK layer the workshop's own, as before the SDK cache (`EngineOptions.sdkCache`). */
+export async function fixture(opts: { seed?: number; sdkCache?: boolean } = {}): Promise<Fixture> {
   const dir = mkdtempSync(join(tmpdir(), 'atelier-test-'));
   const stateDir = join(dir, 'state');
   const runDir = join(dir, 'run');
   const backend = createFakeBackend({ seed: opts.seed ?? 1 });
   const ids = sequentialIds();
   const clock = steppingClock();
-  const open = () => openEngine({ stateDir, runDir, backend, owner: 'alice', ids, clock });
+  const open = () => openEngine({ stateDir, runDir, backend, owner: 'alice', ids, clock, ...(opts.sdkCache === false ? { sdkCache: false } : {}) });
   const f: Fixture = {
     dir,
     stateDir,

@@ -150,9 +150,10 @@ const table: Array<[string, string[]]> = [
   ['remove:fail remove#2', [`remove ${W}`, 'remove layers/ros2-0000000000000002 !INTERNAL', 'remove layers/ros2-0000000000000002', 'remove layers/nav-0000000000000003']],
 ];
 
+// Per-workshop layers (`sdkCache: false`, and workshops from before the SDK cache): the table above.
 for (const [line, expected] of table) {
   test(`trace: ${line}`, async () => {
-    const f = await fixture();
+    const f = await fixture({ sdkCache: false });
     try {
       const { cmd, fault } = parse(line);
       await prepare(f, cmd);
