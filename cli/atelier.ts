@@ -18,7 +18,7 @@ import { ATELIER_VERSION } from '../engine/version.ts';
 import { BACKEND_KINDS } from '../backends/select.ts';
 import * as cmd from './commands.ts';
 import * as work from './exec.ts';
-import { type Context, type GlobalOptions, type Io, resolveContext } from './context.ts';
+import { type Context, type GlobalOptions, type Io, resolveCacheKeep, resolveContext } from './context.ts';
 import { Output } from './output.ts';
 
 export const EXIT_CODES_HELP = `
@@ -66,6 +66,7 @@ export function buildProgram(
     .option('--socket <path>', "atelierd's socket: commands go through the daemon when it answers there for this state directory (default: $ATELIER_SOCKET, else /run/atelier/atelierd.sock for root, $XDG_RUNTIME_DIR/atelier/atelierd.sock otherwise)")
     .option('--no-daemon', 'run the engine in this process even when atelierd answers')
     .option('--min-free <size>', 'below this much free space on the journal\'s or the backend\'s disk, refuse launch, refresh, stash, unstash, restore and run (remove and gc still work) (default: $ATELIER_MIN_FREE, else 32M)')
+    .option('--cache-keep <size|count>', 'how many shared SDK layers no workshop uses to keep for reuse (a count, e.g. 10) or how much of them (a size, e.g. 20GiB), the least recently used evicted first; gc --cache evicts them all (default: $ATELIER_CACHE_KEEP, else 10)')
     .showSuggestionAfterError(true)
     .addHelpText('after', EXIT_CODES_HELP)
     .exitOverride();
@@ -141,7 +142,8 @@ export function buildProgram(
     .command('gc')
     .description('remove owned backend objects that no workshop or container accounts for')
     .option('--dry-run', 'only report what would be removed')
-    .action((o: { dryRun?: boolean }, c: Command) => act((ctx) => cmd.gc(ctx, o.dryRun === true), c));
+    .option('--cache', 'also evict every cached SDK layer (shared layers no workshop holds)')
+    .action((o: { dryRun?: boolean; cache?: boolean }, c: Command) => act((ctx) => cmd.gc(ctx, o.dryRun === true, o.cache === true), c));
   program
     .command('df')
     .description('disk space: the journal\'s disk and the backend\'s (and whether atelier is degraded), and what each workshop, layer, stash and the journal hold')
@@ -280,9 +282,11 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     async (fn, command) => {
       const root = command.parent?.parent ?? command.parent ?? command;
       const backendGiven = root.getOptionValueSource('backend') === 'cli';
-      const ctx = resolveContext({ ...(command.optsWithGlobals() as GlobalOptions), backendGiven }, io);
+      const globals: GlobalOptions = { ...(command.optsWithGlobals() as GlobalOptions), backendGiven };
+      const ctx = resolveContext(globals, io);
       out = ctx.out;
-      exitCode = await fn(ctx);
+      const cacheKeep = await resolveCacheKeep(globals, io.env);
+      exitCode = await fn(cacheKeep === undefined ? ctx : { ...ctx, cacheKeep });
     },
     async (fn) => {
       exitCode = await fn();

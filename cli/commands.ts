@@ -85,9 +85,9 @@ export async function show(ctx: Context, name: string): Promise<number> {
   return 0;
 }
 
-/** `atelier gc [--dry-run]`. */
-export async function gc(ctx: Context, dryRun: boolean): Promise<number> {
-  const report = await (await hostFor(ctx)).gc(dryRun);
+/** `atelier gc [--dry-run] [--cache]`. */
+export async function gc(ctx: Context, dryRun: boolean, cache = false): Promise<number> {
+  const report = await (await hostFor(ctx)).gc(dryRun, cache);
   ctx.out.result({ gc: report }, () => formatGc(report));
   return 0;
 }

@@ -11,8 +11,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { defaultRunDir, defaultSocket, defaultStateDir } from '../engine/paths.ts';
-import { AtelierError } from '../machines/errors.ts';
-import type { CommandOptions } from '../engine/api.ts';
+import { AtelierError, isAtelierError } from '../machines/errors.ts';
+import type { CommandOptions, EngineOptions } from '../engine/api.ts';
 import { ownerName } from '../machines/names.ts';
 import type { BackendConfig, BackendKind } from '../backends/select.ts';
 import { Output } from './output.ts';
@@ -34,7 +34,12 @@ export interface GlobalOptions {
   json?: boolean;
   /** `--min-free`: a size (`64M`); default `$ATELIER_MIN_FREE`, else the engine's. */
   minFree?: string;
+  /** `--cache-keep`: a count (`10`) or a size (`20GiB`); default `$ATELIER_CACHE_KEEP`, else the engine's. */
+  cacheKeep?: string;
 }
+
+/** The SDK cache's policy, as the engine takes it (`EngineOptions.cacheKeep`). */
+export type CacheKeep = NonNullable<EngineOptions['cacheKeep']>;
 
 export interface Io {
   /** What `exec` and `shell` read (default: this process's stdin). */
@@ -56,6 +61,11 @@ export interface Context {
   readonly daemon: { readonly use: boolean; readonly socket: string; readonly backendGiven: boolean };
   /** The free-space watermark in bytes (`--min-free`, `ATELIER_MIN_FREE`; see engine/space.ts). */
   readonly minFree: number;
+  /**
+   * The SDK cache's policy for an engine opened in this process (`--cache-keep`,
+   * `ATELIER_CACHE_KEEP`); absent: the engine's default (10 layers). atelierd keeps its own.
+   */
+  readonly cacheKeep?: CacheKeep;
 }
 
 export { defaultRunDir, defaultStateDir } from '../engine/paths.ts';
@@ -103,6 +113,26 @@ export function resolveContext(g: GlobalOptions, io: Io): Context {
     io,
     daemon: { use: g.daemon !== false, socket: path.resolve(g.socket ?? io.env.ATELIER_SOCKET ?? defaultSocket(io.env)), backendGiven: g.backendGiven === true },
   };
+}
+
+/**
+ * `--cache-keep` (else `$ATELIER_CACHE_KEEP`) read as the engine reads it, or undefined for the
+ * engine's default when neither is given (or the variable is empty). Asynchronous because the
+ * parser's module (engine/cache.ts) brings rxjs, which every command would otherwise pay to load.
+ *
+ * @throws AtelierError `INVALID_ARGUMENT` (exit 2) naming the option, or the variable, and the value.
+ */
+export async function resolveCacheKeep(g: Pick<GlobalOptions, 'cacheKeep'>, env: NodeJS.ProcessEnv): Promise<CacheKeep | undefined> {
+  const text = g.cacheKeep ?? env.ATELIER_CACHE_KEEP;
+  if (text === undefined || (g.cacheKeep === undefined && text === '')) return undefined;
+  const { parseCacheKeep } = await import('../engine/cache.ts');
+  try {
+    return parseCacheKeep(text);
+  } catch (e) {
+    if (g.cacheKeep !== undefined || !isAtelierError(e)) throw e;
+    // From the environment: say so, as --min-free does for ATELIER_MIN_FREE.
+    throw new AtelierError(e.code, e.message.startsWith('--cache-keep ') ? `ATELIER_CACHE_KEEP${e.message.slice('--cache-keep'.length)}` : `ATELIER_CACHE_KEEP: ${e.message}`, { ...e.info, option: 'cache-keep', env: 'ATELIER_CACHE_KEEP' });
+  }
 }
 
 /**

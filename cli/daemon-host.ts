@@ -271,9 +271,10 @@ export class DaemonHost implements Host {
     return { id: String(d.id), exitCode: Number(d['exit-code'] ?? 0), stdout: String(d.stdout ?? ''), stderr: String(d.stderr ?? '') };
   }
 
-  async gc(dryRun: boolean): Promise<GcReport> {
-    const c = await this.change('gc', '', '/v1/gc', { 'dry-run': dryRun }, {});
-    return { orphans: c.data?.orphans ?? [], dryRun: c.data?.['dry-run'] === true };
+  async gc(dryRun: boolean, cache = false): Promise<GcReport> {
+    const c = await this.change('gc', '', '/v1/gc', { 'dry-run': dryRun, ...(cache ? { cache } : {}) }, {});
+    const evicted = c.data?.evicted;
+    return { orphans: c.data?.orphans ?? [], dryRun: c.data?.['dry-run'] === true, ...(Array.isArray(evicted) ? { evicted } : {}) };
   }
 
   async reconcile(): Promise<ReconcileReport> {

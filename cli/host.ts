@@ -41,7 +41,8 @@ export interface Host {
    */
   exec(name: string, req: ExecRequest): Promise<SpawnedProcess>;
   run(req: RunRequest, opts: CommandOptions): Promise<RunResult>;
-  gc(dryRun: boolean): Promise<GcReport>;
+  /** `atelier gc`: orphans; with `cache`, also every cached SDK layer (`GcReport.evicted`). */
+  gc(dryRun: boolean, cache?: boolean): Promise<GcReport>;
   reconcile(): Promise<ReconcileReport>;
   bases(): Promise<{ bases: string[]; defaultBase: string }>;
   /** `atelier df`: the disks, degraded mode, and what each object and the journal hold. Reads only. */

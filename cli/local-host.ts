@@ -117,7 +117,7 @@ export class LocalHost implements Host {
     }
     let engine: Engine;
     try {
-      engine = await openEngine({ stateDir: this.ctx.stateDir, runDir: this.ctx.runDir, backend, owner: this.ctx.owner, minFreeBytes: this.ctx.minFree, ...(opts.reconcile === undefined ? {} : { reconcile: opts.reconcile }) });
+      engine = await openEngine({ stateDir: this.ctx.stateDir, runDir: this.ctx.runDir, backend, owner: this.ctx.owner, minFreeBytes: this.ctx.minFree, ...(this.ctx.cacheKeep ? { cacheKeep: this.ctx.cacheKeep } : {}), ...(opts.reconcile === undefined ? {} : { reconcile: opts.reconcile }) });
     } catch (e) {
       await quietly(() => backend.close());
       throw e;
@@ -210,9 +210,9 @@ export class LocalHost implements Host {
     return this.withEngine((engine) => engine.run(req, opts), { making: { kind: 'run', name: req.from } });
   }
 
-  async gc(dryRun: boolean): Promise<GcReport> {
+  async gc(dryRun: boolean, cache = false): Promise<GcReport> {
     await this.precheck(null);
-    return this.withEngine((engine) => engine.gc({ dryRun }));
+    return this.withEngine((engine) => engine.gc({ dryRun, ...(cache ? { cache } : {}) }));
   }
 
   async reconcile(): Promise<ReconcileReport> {

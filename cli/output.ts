@@ -116,10 +116,14 @@ export function formatDone(verb: string, w: WorkshopView): string {
   return `${verb} workshop "${w.name}" (${w.instance}): ${w.status}, base ${w.base}${w.defaultBase ? ' (default)' : ''}, ${sdks}`;
 }
 
+/** `atelier gc`: the orphans removed and, with `--cache`, the cached SDK layers evicted (or, dry, that would be). */
 export function formatGc(r: GcReport): string {
-  if (r.orphans.length === 0) return 'no garbage: every owned backend object is accounted for';
-  const verb = r.dryRun ? 'would remove' : 'removed';
-  return [`${verb} ${r.orphans.length} object(s):`, ...r.orphans.map((o) => `  ${o.space}/${o.name}`)].join('\n');
+  const evicted = r.evicted ?? [];
+  if (r.orphans.length === 0 && evicted.length === 0) return 'no garbage: every owned backend object is accounted for';
+  const lines: string[] = [];
+  if (r.orphans.length > 0) lines.push(`${r.dryRun ? 'would remove' : 'removed'} ${r.orphans.length} object(s):`, ...r.orphans.map((o) => `  ${o.space}/${o.name}`));
+  if (evicted.length > 0) lines.push(`${r.dryRun ? 'would evict' : 'evicted'} ${evicted.length} cached SDK layer(s):`, ...evicted.map((o) => `  ${o.space}/${o.name}`));
+  return lines.join('\n');
 }
 
 /**

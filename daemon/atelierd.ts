@@ -24,6 +24,7 @@ import { openEngine } from '../engine/open.ts';
 import { defaultRunDir, defaultSocket, defaultStateDir } from '../engine/paths.ts';
 import { ATELIER_VERSION } from '../engine/version.ts';
 import { parseSize } from '../engine/sizes.ts';
+import { parseCacheKeep } from '../engine/cache.ts';
 import { BACKEND_KINDS, createBackend, isolationOf, type BackendKind } from '../backends/select.ts';
 import { exitCodeFor, isAtelierError } from '../machines/errors.ts';
 import { ownerName } from '../machines/names.ts';
@@ -45,6 +46,8 @@ export interface DaemonOptions {
   readonly checkpointEvery?: number;
   /** The free-space watermark of degraded mode, in bytes (the engine's default otherwise). */
   readonly minFree?: number;
+  /** The SDK cache's policy (`--cache-keep`; the engine's default, 10 layers, otherwise). */
+  readonly cacheKeep?: { readonly count?: number; readonly bytes?: number };
   /** Seconds an exec's client has to connect its websockets before its process is killed (5 by default). */
   readonly execConnectTimeout?: number;
 }
@@ -85,7 +88,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const listen = await prepareSocket(o.socket);
   const who = owner();
   const backend = await createBackend({ kind: o.backend, stateDir: o.stateDir, runDir: o.runDir, owner: who, ...(o.lxdSocket ? { lxdSocket: o.lxdSocket } : {}), ...(o.baseDefault ? { baseDefault: o.baseDefault } : {}) });
-  const engine = await openEngine({ stateDir: o.stateDir, runDir: o.runDir, backend, owner: who, ...(o.checkpointEvery ? { checkpointEvery: o.checkpointEvery } : {}), ...(o.minFree !== undefined ? { minFreeBytes: o.minFree } : {}) });
+  const engine = await openEngine({ stateDir: o.stateDir, runDir: o.runDir, backend, owner: who, ...(o.checkpointEvery ? { checkpointEvery: o.checkpointEvery } : {}), ...(o.minFree !== undefined ? { minFreeBytes: o.minFree } : {}), ...(o.cacheKeep ? { cacheKeep: o.cacheKeep } : {}) });
   const book = new ChangeBook();
   // The whole journal first (history survives restarts), then live records, with no gap between.
   let caughtUp: () => void = () => undefined;
@@ -143,6 +146,7 @@ function program(): Command {
     .addOption(new Option('--grace <seconds>', 'on SIGTERM, how long changes in flight may run before they are aborted (undone)').default('30'))
     .addOption(new Option('--checkpoint-every <records>', 'write a checkpoint of the state after this many journal records (default 10000): start-up replays at most that many'))
     .addOption(new Option('--min-free <size>', "below this much free space on the journal's or the backend's disk, refuse launch, refresh, stash, unstash, restore and run; remove and gc still work (default: $ATELIER_MIN_FREE, else 32M)"))
+    .addOption(new Option('--cache-keep <size|count>', 'how many shared SDK layers no workshop uses to keep for reuse (a count, e.g. 10) or how much of them (a size, e.g. 20GiB), the least recently used evicted first (default: $ATELIER_CACHE_KEEP, else 10)'))
     .addOption(new Option('--exec-connect-timeout <seconds>', "how long an exec's client has to connect its websockets before the process is killed").default('5'))
     .exitOverride();
 }
@@ -156,7 +160,7 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     throw e;
   }
-  const g = cmd.opts<{ socket?: string; stateDir?: string; runDir?: string; backend: BackendKind; lxdSocket?: string; baseDefault?: string; grace: string; checkpointEvery?: string; minFree?: string; execConnectTimeout: string }>();
+  const g = cmd.opts<{ socket?: string; stateDir?: string; runDir?: string; backend: BackendKind; lxdSocket?: string; baseDefault?: string; grace: string; checkpointEvery?: string; minFree?: string; cacheKeep?: string; execConnectTimeout: string }>();
   const grace = Number(g.grace);
   if (!Number.isFinite(grace) || grace < 0) {
     process.stderr.write(`atelierd: --grace ${JSON.stringify(g.grace)} is not a number of seconds\n`);
@@ -178,6 +182,17 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`atelierd: ${g.minFree !== undefined ? '--min-free' : 'ATELIER_MIN_FREE'} ${JSON.stringify(minFreeText)} is not a size: give bytes or a size such as 64M or 1G\n`);
     return 2;
   }
+  const cacheKeepText = g.cacheKeep ?? process.env.ATELIER_CACHE_KEEP;
+  let cacheKeep: DaemonOptions['cacheKeep'];
+  if (cacheKeepText !== undefined && (g.cacheKeep !== undefined || cacheKeepText !== '')) {
+    try {
+      cacheKeep = parseCacheKeep(cacheKeepText);
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      process.stderr.write(`atelierd: ${g.cacheKeep !== undefined ? message : message.replace(/^--cache-keep/, 'ATELIER_CACHE_KEEP')}\n`);
+      return 2;
+    }
+  }
   let daemon: Daemon;
   try {
     daemon = await startDaemon({
@@ -190,6 +205,7 @@ export async function main(argv: string[]): Promise<number> {
       grace,
       ...(checkpointEvery ? { checkpointEvery } : {}),
       ...(minFree !== undefined ? { minFree } : {}),
+      ...(cacheKeep ? { cacheKeep } : {}),
       execConnectTimeout,
     });
   } catch (e) {

@@ -57,7 +57,7 @@ export const SCHEMAS = {
     },
   },
   containerParams: { params: { type: 'object', properties: { id }, required: ['id'] } },
-  gc: { body: { type: ['object', 'null'], additionalProperties: false, properties: { 'dry-run': { type: 'boolean' } } } },
+  gc: { body: { type: ['object', 'null'], additionalProperties: false, properties: { 'dry-run': { type: 'boolean' }, cache: { type: 'boolean' } } } },
   reconcile: { body: { type: ['object', 'null'], additionalProperties: false, properties: {} } },
   changes: { querystring: { type: 'object', additionalProperties: false, properties: { select: { enum: ['all', 'in-progress', 'ready'] } } } },
   changeParams: { params: { type: 'object', properties: { id }, required: ['id'] } },

@@ -215,11 +215,14 @@ export function buildApi(deps: ApiDeps, inflight: Inflight): { app: FastifyInsta
     return sync({ removed: req.params.id });
   });
 
-  app.post<{ Body: { 'dry-run'?: boolean } | undefined }>('/v1/gc', { schema: SCHEMAS.gc }, async (req, reply) => {
+  // `cache`: also evict every cached SDK layer (`atelier gc --cache`); the result's `evicted` lists them.
+  app.post<{ Body: { 'dry-run'?: boolean; cache?: boolean } | undefined }>('/v1/gc', { schema: SCHEMAS.gc }, async (req, reply) => {
     const dryRun = req.body?.['dry-run'] === true;
-    return startOwn(req, reply, 'gc', dryRun ? 'List orphaned objects' : 'Remove orphaned objects', async () => {
-      const r = await engine.gc({ dryRun });
-      return { orphans: r.orphans, 'dry-run': r.dryRun };
+    const cache = req.body?.cache === true;
+    const what = cache ? 'orphaned objects and cached SDK layers' : 'orphaned objects';
+    return startOwn(req, reply, 'gc', dryRun ? `List ${what}` : `Remove ${what}`, async () => {
+      const r = await engine.gc({ dryRun, ...(cache ? { cache } : {}) });
+      return { orphans: r.orphans, 'dry-run': r.dryRun, ...(r.evicted ? { evicted: r.evicted } : {}) };
     });
   });
 
