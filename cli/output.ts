@@ -142,7 +142,7 @@ export function formatDf(r: UsageReport): string {
   const objects = [...r.objects].sort((a, b) => ((a.workshop ?? '~') < (b.workshop ?? '~') ? -1 : (a.workshop ?? '~') > (b.workshop ?? '~') ? 1 : a.ref.name < b.ref.name ? -1 : 1));
   const held = objects.length === 0
     ? 'no objects'
-    : table([['WORKSHOP', 'TYPE', 'NAME', 'SIZE'], ...objects.map((o) => [o.workshop ?? '(orphan)', kinds[o.kind] ?? o.kind, o.ref.name, o.bytes === null ? '-' : formatBytes(o.bytes)])]);
+    : table([['WORKSHOP', 'TYPE', 'NAME', 'SIZE'], ...objects.map((o) => [o.workshop ?? (o.shared ? (o.shared.length ? `(shared: ${o.shared.join(', ')})` : '(cache)') : '(orphan)'), kinds[o.kind] ?? o.kind, o.ref.name, o.bytes === null ? '-' : formatBytes(o.bytes)])]);
   const total = objects.reduce((n, o) => n + (o.bytes ?? 0), 0);
   const reserve = r.journal.reserve
     ? `including a ${formatBytes(r.journal.reserve)} reserve kept for remove and gc on a full disk`

@@ -94,9 +94,11 @@ export interface UsageReport extends SpaceReport {
     readonly ref: ObjectRef;
     /** `workshop`, `container`, `sdk`, `stash`, `stash-sdk`. */
     readonly kind: string;
-    /** The workshop it belongs to (its tag, or the state's record), null for an orphan. */
+    /** The workshop it belongs to (its tag, or the state's record), null for an orphan or a shared layer. */
     readonly workshop: string | null;
     readonly bytes: number | null;
+    /** A shared SDK layer (the SDK cache): the workshops holding it, sorted; empty for a cache entry nobody holds. */
+    readonly shared?: readonly string[];
   }[];
   /** The journal's own files: segments (with their preallocated filler), checkpoints, reserve. */
   readonly journal: { readonly dir: string; readonly bytes: number; readonly reserve: number };

@@ -74,6 +74,8 @@ export class EngineImpl implements Engine, ReconcileHost {
   private runs = 0;
   /** The SDK cache: one flight per shared layer, and its policy applied after each command. */
   readonly cache: SdkCache;
+  /** For simulation's interleavings: told when a command waits on another's SDK layer (`CacheHost.waitHook`). */
+  waitHook: (() => () => void) | undefined = undefined;
   /** `EngineOptions.sdkCache`. */
   sdkCache = true;
 
@@ -104,6 +106,9 @@ export class EngineImpl implements Engine, ReconcileHost {
         owner,
         clock,
         changes$: this.state$,
+        get waitHook() {
+          return self.waitHook;
+        },
         record: (e) => this.record(e),
         decide: (i) => this.decide(i),
       },
@@ -270,56 +275,57 @@ export class EngineImpl implements Engine, ReconcileHost {
   private async command(kind: OpKind, name: string, opts: CommandOptions, more: { spec?: WorkshopSpec; sdk?: string } = {}): Promise<WorkshopView | null> {
     this.assertOpen();
     validateWorkshopName(name);
-    try {
-      return await this.commandNow(kind, name, opts, more);
-    } finally {
-      // The cache policy, once the command's layers are settled (a failure to evict is the next trim's).
-      if (!this.closed) await this.serial.run('cache:trim', () => this.cache.trim()).catch(() => undefined);
-    }
+    return this.serial.run(name, async () => {
+      try {
+        return await this.commandNow(kind, name, opts, more);
+      } finally {
+        // The cache policy, in the command's own turn (reconcile and gc wait for it): a failure to
+        // evict leaves the layer to the next trim.
+        if (!this.closed) await this.cache.trim().catch(() => undefined);
+      }
+    });
   }
 
   private async commandNow(kind: OpKind, name: string, opts: CommandOptions, more: { spec?: WorkshopSpec; sdk?: string }): Promise<WorkshopView | null> {
-    return this.serial.run(name, async () => {
-      this.assertOpen();
-      if (opts.signal?.aborted) throw new AtelierError('ABORTED', `cannot ${kind} "${name}": the command was aborted before it started; nothing changed`);
-      const space = await this.guard.check();
-      if (space.degraded && MAKING.has(kind)) {
-        // Bad input keeps its own error (checked with throwaway ids: nothing is spent).
-        this.decide({ type: 'command', kind, workshop: name, ...more, owner: this.owner, at: this.clock(), ids: PRECHECK_IDS });
-        throw degradedError(kind, name, space);
+    this.assertOpen();
+    if (opts.signal?.aborted) throw new AtelierError('ABORTED', `cannot ${kind} "${name}": the command was aborted before it started; nothing changed`);
+    const space = await this.guard.check();
+    if (space.degraded && MAKING.has(kind)) {
+      // Bad input keeps its own error (checked with throwaway ids: nothing is spent).
+      this.decide({ type: 'command', kind, workshop: name, ...more, owner: this.owner, at: this.clock(), ids: PRECHECK_IDS });
+      throw degradedError(kind, name, space);
+    }
+    if (more.spec && (kind === 'launch' || kind === 'refresh') && this.sdkCache) more = { ...more, spec: await withSharedLayers(this.backend, more.spec) };
+    // One flight per shared layer: wait while one this spec names is built or evicted, and decide
+    // and journal the op's start under the cache's lock (released once `op.started` is on disk).
+    const release = await this.cache.claim(more.spec);
+    let first: KeyedEvent[];
+    try {
+      first = this.decide({ type: 'command', kind, workshop: name, ...more, owner: this.owner, at: this.clock(), ids: this.ids });
+    } catch (e) {
+      release();
+      const ws = this.fold.workshops[name];
+      if (isAtelierError(e) && kind === 'restore' && ws && more.sdk !== undefined) throw new AtelierError(e.code, `${e.message}${didYouMeanHint(more.sdk, ws.sdks.map((l) => l.sdk))}`, { workshop: name });
+      throw e;
+    }
+    const opId = (first[0] as Extract<KeyedEvent, { type: 'op.started' }>).data.op;
+    let outcome: Outcome;
+    try {
+      outcome = await this.drive(name, opId, first, { ...opts, onOp: (id) => (release(), opts.onOp?.(id)) });
+    } catch (e) {
+      if (isAtelierError(e, 'NO_SPACE') && !this.fold.ops[opId]) {
+        await this.guard.check().catch(() => undefined);
+        throw new AtelierError('NO_SPACE', `cannot ${kind} "${name}": ${e.message}`, { workshop: name, ...e.info });
       }
-      if (more.spec && (kind === 'launch' || kind === 'refresh') && this.sdkCache) more = { ...more, spec: await withSharedLayers(this.backend, more.spec) };
-      // One flight per shared layer: wait while one this spec names is built or evicted, and decide
-      // and journal the op's start under the cache's lock (released once `op.started` is on disk).
-      const release = await this.cache.claim(more.spec);
-      let first: KeyedEvent[];
-      try {
-        first = this.decide({ type: 'command', kind, workshop: name, ...more, owner: this.owner, at: this.clock(), ids: this.ids });
-      } catch (e) {
-        release();
-        const ws = this.fold.workshops[name];
-        if (isAtelierError(e) && kind === 'restore' && ws && more.sdk !== undefined) throw new AtelierError(e.code, `${e.message}${didYouMeanHint(more.sdk, ws.sdks.map((l) => l.sdk))}`, { workshop: name });
-        throw e;
-      }
-      const opId = (first[0] as Extract<KeyedEvent, { type: 'op.started' }>).data.op;
-      let outcome: Outcome;
-      try {
-        outcome = await this.drive(name, opId, first, { ...opts, onOp: (id) => (release(), opts.onOp?.(id)) });
-      } catch (e) {
-        if (isAtelierError(e, 'NO_SPACE') && !this.fold.ops[opId]) {
-          await this.guard.check().catch(() => undefined);
-          throw new AtelierError('NO_SPACE', `cannot ${kind} "${name}": ${e.message}`, { workshop: name, ...e.info });
-        }
-        throw e;
-      } finally {
-        release();
-      }
-      const after = this.fold.workshops[name];
-      if (outcome === 'done') return after ?? null;
-      const spaceFailure = this.spaceFailures.get(opId);
-      const err = spaceFailure !== undefined ? { code: 'NO_SPACE', message: spaceFailure } : (after?.lastError ?? this.failures.get(opId) ?? { code: 'OP_FAILED', message: 'the operation failed' });
-      throw opError(kind, name, outcome, err, after !== undefined, opId);
-    });
+      throw e;
+    } finally {
+      release();
+    }
+    const after = this.fold.workshops[name];
+    if (outcome === 'done') return after ?? null;
+    const spaceFailure = this.spaceFailures.get(opId);
+    const err = spaceFailure !== undefined ? { code: 'NO_SPACE', message: spaceFailure } : (after?.lastError ?? this.failures.get(opId) ?? { code: 'OP_FAILED', message: 'the operation failed' });
+    throw opError(kind, name, outcome, err, after !== undefined, opId);
   }
 
   async launch(spec: WorkshopSpec, opts: CommandOptions = {}): Promise<WorkshopView> {
@@ -432,7 +438,10 @@ export class EngineImpl implements Engine, ReconcileHost {
   reconcile(): Promise<ReconcileReport> {
     return this.serial.exclusive(async () => {
       await this.guard.check();
-      return this.reconciler.reconcile();
+      const report = await this.reconciler.reconcile();
+      // The cache policy as this engine was opened with (it may be lower than the last one's).
+      await this.cache.trim().catch(() => undefined);
+      return report;
     });
   }
 

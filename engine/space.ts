@@ -181,7 +181,9 @@ export async function usageReport(o: MeasureOptions & { readonly owner: string; 
   const usage = await o.backend.usage(o.owner);
   const objects = usage.map((u) => {
     const rec = o.state.objects[objectKey(u.ref)];
-    return { ref: u.ref, kind: u.tags.kind ?? rec?.kind ?? 'unknown', workshop: u.tags.workshop ?? rec?.workshop ?? null, bytes: u.bytes };
+    // A shared SDK layer is nobody's: it names the workshops that hold it (none: a cache entry).
+    const shared = rec?.shared ? { shared: Object.values(o.state.workshops).filter((w) => w.sdks.some((l) => l.layer === u.ref.name) || w.stash?.sdkLayers.some((l) => l.copy === null && l.layer === u.ref.name)).map((w) => w.name).sort() } : {};
+    return { ref: u.ref, kind: u.tags.kind ?? rec?.kind ?? 'unknown', workshop: u.tags.workshop ?? rec?.workshop ?? null, bytes: u.bytes, ...shared };
   });
   const dir = join(o.stateDir, 'journal');
   let reserve = 0;

@@ -124,12 +124,23 @@ export function busyLayers(s: FoldState, layers: readonly string[]): string[] {
   return [...out].sort(byCodePoint);
 }
 
-/** The cache entries (present shared layers nobody holds), least recently used first. */
+/**
+ * The cache entries (present shared layers nobody holds), least recently used first; among layers
+ * used at the same time (one chain), the deepest first, so that a parent outlives its children.
+ */
 export function cacheEntries(st: DomainState): ObjectRecord[] {
   const held = holdersOf(st);
-  return Object.values(st.durable.objects)
+  const objects = st.durable.objects;
+  const depth = (o: ObjectRecord): number => {
+    let d = 0;
+    for (let p = o.parent; p !== undefined && d < 64; p = objects[`layers/${p}`]?.parent) d++;
+    return d;
+  };
+  return Object.values(objects)
     .filter((o) => o.shared && o.state === 'present' && !held.has(o.ref.name))
-    .sort((a, b) => byCodePoint(a.usedAt ?? '', b.usedAt ?? '') || byCodePoint(a.ref.name, b.ref.name));
+    .map((o) => ({ o, d: depth(o) }))
+    .sort((a, b) => byCodePoint(a.o.usedAt ?? '', b.o.usedAt ?? '') || b.d - a.d || byCodePoint(a.o.ref.name, b.o.ref.name))
+    .map(({ o }) => o);
 }
 
 /**

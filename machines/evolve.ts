@@ -132,7 +132,7 @@ export function evolve(s: FoldState, e: DomainEvent & { seq?: number }): void {
         const tags = effect.tags;
         const o = applyFact(s, effect.target, 'requested', () =>
           tags.cache !== undefined
-            ? { ref: effect.target, kind: tags.kind, op: tags.op, state: 'pending', shared: true, ...(tags.parent ? { parent: tags.parent } : {}), usedAt: d.at }
+            ? { ref: effect.target, kind: tags.kind, op: tags.op, state: 'pending', shared: true, ...(tags.parent ? { parent: tags.parent } : {}), usedAt: op.startedAt }
             : { ref: effect.target, kind: tags.kind, workshop: op.workshop, op: tags.op, state: 'pending' },
         );
         if (o && o.op !== tags.op) o.op = tags.op;

@@ -30,6 +30,11 @@ export type Park = (label: string) => Promise<void>;
 export class Gate {
   dead = false;
   park: Park | null = null;
+  /**
+   * For interleavings: the engine calls it when a command starts waiting on another one that is not
+   * serialised with it (one flight per SDK layer), and the returned function once it stops waiting.
+   */
+  waiting: (() => () => void) | null = null;
   /** Called once when the gate dies: the world drops the engine there and then, as the process would. */
   onKill: (() => void) | null = null;
   readonly port: Backend;
@@ -63,6 +68,7 @@ export class Gate {
       defaultBase: f.defaultBase,
       ensureProjects: (owner) => call('ensureProjects', () => f.ensureProjects(owner)),
       listBases: () => call('listBases', () => f.listBases()),
+      baseFingerprint: (base) => call(`baseFingerprint ${base}`, () => f.baseFingerprint(base)),
       create: (req) => call(`create ${ref(req.target)}`, () => f.create(req)),
       copy: (req) => call(`copy ${ref(req.source)} ${ref(req.target)}`, () => f.copy(req)),
       remove: (r) => call(`remove ${ref(r)}`, () => f.remove(r)),

@@ -87,7 +87,20 @@ export async function interleave(gate: Gate, jobs: readonly Job[], picker: Picke
   let wake: (() => void) | null = null;
   const notify = () => wake?.();
   const blocked = (i: number) => jobs.some((j, k) => k < i && !settled[k] && waitsFor(j, jobs[i]!));
-  const quiet = () => jobs.every((_, i) => settled[i] || parked[i] || blocked(i));
+  // A job waiting for another's SDK layer (the engine's one flight per layer) moves only once that
+  // job journals the layer, which it does while it runs: waiting counts as quiet.
+  const waiting = new Array<boolean>(n).fill(false);
+  const quiet = () => jobs.every((_, i) => settled[i] || parked[i] || waiting[i] || blocked(i));
+  gate.waiting = () => {
+    const i = als.getStore();
+    if (i === undefined) return () => undefined;
+    waiting[i] = true;
+    notify();
+    // Called synchronously by the job that journals the layer: the waiter is in flight from then on.
+    return () => {
+      waiting[i] = false;
+    };
+  };
   gate.park = async (label) => {
     const i = als.getStore();
     if (i === undefined) return; // a call outside the jobs (none expected while interleaving)
@@ -124,5 +137,6 @@ export async function interleave(gate: Gate, jobs: readonly Job[], picker: Picke
     return await all;
   } finally {
     gate.park = null;
+    gate.waiting = null;
   }
 }

@@ -214,6 +214,7 @@ export class World {
 
   private attach(engine: EngineImpl): void {
     this.engine = engine;
+    engine.waitHook = () => this.gate.waiting?.() ?? (() => undefined);
     // The moment the process "dies", the engine is closed: a command queued behind the one that
     // crashed must not run (it would decide on a state a dead process left mid-op).
     this.gate.onKill = () => {

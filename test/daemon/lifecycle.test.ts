@@ -12,7 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, daemon, EventStream, QUICKSTART, request, spawnDaemon, treeDigest, waitChange } from './helpers.ts';
 
-const launch = (socket: string, name: string) => request(socket, 'POST', '/v1/workshops', { action: 'launch', spec: { name, project: `/srv/${name}`, sdks: [{ name: 'tools', 'setup-base': 'echo x > "${ATELIER_ROOTFS%/}/etc/x"' }] } });
+/** `hook`: what its SDK writes; workshops with the same hook share their SDK layer (one flight per layer: the second waits for the first's build). */
+const launch = (socket: string, name: string, hook = 'x') =>
+  request(socket, 'POST', '/v1/workshops', { action: 'launch', spec: { name, project: `/srv/${name}`, sdks: [{ name: 'tools', 'setup-base': `echo ${hook} > "\${ATELIER_ROOTFS%/}/etc/x"` }] } });
 
 test('events: a cursor resumes with no gap and no duplicate; volatile records are marked and numbered on their own', async () => {
   const d = await daemon();
@@ -54,7 +56,8 @@ test('changes: a second command on a busy workshop is 409 BUSY at once; other wo
     const again = await request(d.socket, 'POST', '/v1/workshops/alpha', { action: 'stash' });
     assert.is(again.status, 409);
     assert.is(again.body.result.kind, 'BUSY');
-    const b = await launch(d.socket, 'beta');
+    // Another SDK: beta shares no layer with alpha, so nothing holds it up.
+    const b = await launch(d.socket, 'beta', 'y');
     assert.is(b.status, 202, 'another workshop is not held up');
     const early = await request(d.socket, 'GET', `/v1/changes/${a.body.change}/wait?timeout=10ms`);
     assert.is(early.status, 504);

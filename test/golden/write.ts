@@ -40,10 +40,14 @@ export class Harness {
   engine!: EngineImpl;
   image: { state: string; run: string; backend: string } | null = null;
 
-  constructor(readonly checkpointEvery = 10_000) {}
+  /** `sdkCache: false`: per-workshop SDK layers, as every journal before the SDK cache was written. */
+  constructor(
+    readonly checkpointEvery = 10_000,
+    readonly opts: { sdkCache?: boolean } = {},
+  ) {}
 
   async open(): Promise<EngineImpl> {
-    this.engine = await openEngine({ stateDir: this.stateDir, runDir: this.runDir, backend: this.backend, owner: 'alice', ids: this.ids, clock: this.clock, checkpointEvery: this.checkpointEvery });
+    this.engine = await openEngine({ stateDir: this.stateDir, runDir: this.runDir, backend: this.backend, owner: 'alice', ids: this.ids, clock: this.clock, checkpointEvery: this.checkpointEvery, ...(this.opts.sdkCache === false ? { sdkCache: false } : {}) });
     return this.engine;
   }
 

@@ -34,7 +34,8 @@ const ROS = spec([sdk('ros2', 'humble'), sdk('tools', 'gdb')], { name: 'ros', pr
  * workshops (the benchmark repeats the journal under fresh names).
  */
 export async function timelineJournal(opts: { torn?: boolean; removeAll?: boolean } = {}): Promise<TimelineJournal> {
-  const h = new Harness();
+  // Per-workshop layers, as journals before the SDK cache hold them: its stash copies get lanes.
+  const h = new Harness(10_000, { sdkCache: false });
   try {
     await h.open();
     let launch = '';
