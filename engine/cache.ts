@@ -76,6 +76,8 @@ export interface CacheHost {
   readonly owner: string;
   readonly clock: () => string;
   readonly changes$: Observable<unknown>;
+  /** Told when a command starts waiting on another's layer; the function it returns, when it stops (simulation's interleavings). */
+  readonly waitHook?: (() => () => void) | undefined;
   record(events: readonly KeyedEvent[]): Promise<void>;
   decide(input: Input): KeyedEvent[];
 }
@@ -99,8 +101,13 @@ export class SdkCache {
    */
   async claim(spec: WorkshopSpec | undefined): Promise<() => void> {
     const names = (spec?.sdks ?? []).flatMap((s) => (s.layer ? [s.layer] : []));
+    const free = () => busyLayers(this.host.world.durable, names).length === 0;
     for (;;) {
-      if (names.length > 0) await firstValueFrom(this.host.changes$.pipe(filter(() => busyLayers(this.host.world.durable, names).length === 0)));
+      if (!free()) {
+        const done = this.host.waitHook?.();
+        // `done` runs in the emission that frees the layers, before the job that freed them goes on.
+        await firstValueFrom(this.host.changes$.pipe(filter(() => free() && (done?.(), true))));
+      }
       const release = await this.enter();
       if (busyLayers(this.host.world.durable, names).length === 0) return release;
       release();

@@ -29,7 +29,7 @@ async function createOrCopy(backend: Backend, effect: Extract<Effect, { type: 'c
   const info =
     effect.type === 'create'
       ? await backend.create({ target: effect.target, source: { base: effect.base }, tags: effect.tags, ...(effect.refresh ? { refresh: true } : {}) })
-      : await backend.copy({ source: effect.source, target: effect.target, tags: effect.tags, ...(effect.refresh ? { refresh: true } : {}) });
+      : await backend.copy({ source: effect.source, target: effect.target, tags: effect.tags, ...(effect.refresh ? { refresh: true } : {}), ...(effect.resetIdentity ? { resetIdentity: true } : {}) });
   return effect.tags.kind === 'workshop' ? { identity: info.identity } : {};
 }
 
