@@ -43,11 +43,11 @@ export class Harness {
   /** `sdkCache: false`: per-workshop SDK layers, as every journal before the SDK cache was written. */
   constructor(
     readonly checkpointEvery = 10_000,
-    readonly opts: { sdkCache?: boolean } = {},
+    public opts: { sdkCache?: boolean; cacheKeep?: { count?: number; bytes?: number } } = {},
   ) {}
 
   async open(): Promise<EngineImpl> {
-    this.engine = await openEngine({ stateDir: this.stateDir, runDir: this.runDir, backend: this.backend, owner: 'alice', ids: this.ids, clock: this.clock, checkpointEvery: this.checkpointEvery, ...(this.opts.sdkCache === false ? { sdkCache: false } : {}) });
+    this.engine = await openEngine({ stateDir: this.stateDir, runDir: this.runDir, backend: this.backend, owner: 'alice', ids: this.ids, clock: this.clock, checkpointEvery: this.checkpointEvery, ...(this.opts.sdkCache === false ? { sdkCache: false } : {}), ...(this.opts.cacheKeep ? { cacheKeep: this.opts.cacheKeep } : {}) });
     return this.engine;
   }
 
@@ -107,6 +107,8 @@ const swallow = (p: Promise<unknown>) => p.catch(() => undefined);
 
 /** A second workshop, in another project, with an SDK of its own. */
 const ROS = spec([sdk('ros2', 'humble'), sdk('tools', 'gdb')], { name: 'ros', projectId: '5e6f7a8b' });
+/** Another workshop in another project (the SDK cache cases share layers with it). */
+const OTHER = { name: 'perception', projectId: '5e6f7a8b' } as const;
 
 
 /** Random commands, failures, crashes, reboots and lost objects on two workshops: the rare paths, all at once. */
@@ -334,10 +336,67 @@ export const CASES: Record<string, Case> = {
   'random-2': { description: 'a random walk (seed 2)', run: (h) => randomWalk(h, 2, 120) },
   'random-3': { description: 'a random walk (seed 3)', run: (h) => randomWalk(h, 3, 120) },
   'random-4': { description: 'a random walk (seed 4), checkpoints every 50 records', checkpointEvery: 50, run: (h) => randomWalk(h, 4, 160) },
+  // The SDK cache (generation v3).
+  'cache-share': {
+    description: 'the SDK cache: a second workshop in another project made from the cached layers (no hook), a refresh onto a partly cached chain, a remove leaving cache entries, gc --cache',
+    run: async (h) => {
+      await h.e.launch(V1);
+      await h.e.launch({ ...V1, ...OTHER });
+      await h.e.refresh(V2);
+      await h.e.stash('perception');
+      await h.e.unstash('perception');
+      await h.e.remove('perception');
+      await h.e.gc({ cache: true, dryRun: true });
+      await h.e.remove('nav2');
+      await h.e.gc({ cache: true });
+    },
+  },
+  'cache-evict': {
+    description: 'the SDK cache policy (--cache-keep 1): held layers kept, unheld ones evicted least recently used first, children before parents',
+    run: async (h) => {
+      h.opts = { cacheKeep: { count: 1 } };
+      await h.e.close();
+      await h.open();
+      await h.e.launch(V1);
+      await h.e.launch(spec([sdk('gazebo', 'harmonic')], OTHER));
+      await h.e.remove('nav2');
+      await h.e.remove('perception');
+    },
+  },
+  'cache-concurrent': {
+    description: 'the SDK cache: three launches at once needing the same layers build each once (one flight per layer), a failed build is not reused',
+    run: async (h) => {
+      await Promise.all(['alpha', 'bravo', 'charlie'].map((name, i) => h.e.launch({ ...V1, name, projectId: `0000000${i}` })));
+      h.backend.setFaultPlan({ rules: [fail('exec', 'before', 'EXEC_FAILED', { nth: 2 })] });
+      await swallow(h.e.launch({ ...V3, name: 'delta', projectId: '00000009' }));
+      h.backend.setFaultPlan(null);
+      await h.e.launch({ ...V3, name: 'delta', projectId: '00000009' });
+    },
+  },
+  'cache-crash-build': {
+    description: "the SDK cache: crash right after a shared layer's snapshot copy, before its success was journaled; the next start settles it",
+    run: (h) => h.crashAt({ call: 'copy', nth: 1, when: 'after' }, () => h.e.launch(V1)),
+  },
+  'cache-upgrade': {
+    description: 'the SDK cache: a workshop with its own layers (written without the cache) keeps working, then moves onto shared layers at its next refresh',
+    run: async (h) => {
+      h.opts = { sdkCache: false };
+      await h.e.close();
+      await h.open();
+      await h.e.launch(V1);
+      await h.e.close();
+      h.opts = {};
+      await h.open();
+      await h.e.stash('nav2');
+      await h.e.unstash('nav2');
+      await h.e.refresh(V1);
+      await h.e.launch({ ...V1, ...OTHER });
+    },
+  },
 };
 
 /** The generation this code writes, and how its cases are named. */
-export const GENERATION = { name: 'v2', prefix: 'v2-', by: 'atelier 0.1.0 (event schema v2: the domain core)' } as const;
+export const GENERATION = { name: 'v3', prefix: 'v3-', by: 'atelier 0.1.0 (event schema v2 with the SDK cache: shared layers, cache.evicting/evicted)' } as const;
 
 async function writeCase(name: string, c: Case): Promise<void> {
   const out = join(GOLDEN_DIR, name);
