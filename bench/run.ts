@@ -13,7 +13,7 @@
  * ```
  *
  * - `name` is dotted, starting with the area (`journal.`, `overlay.`, `lxd.`, `engine.`, `simulate.`,
- *   `replay.`);
+ *   `replay.`, `cache.`);
  *   the runner runs the entries whose name starts with PREFIX (all of them without one).
  * - `run` returns one `Figure`, several (e.g. a figure and its baseline as separate lines), or
  *   `{ skipped: reason }` when it cannot run here. It should take a few seconds at most.
