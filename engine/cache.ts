@@ -89,6 +89,8 @@ export interface CacheHost {
  */
 export class SdkCache {
   private readonly lock = new Serialiser();
+  /** Layers whose eviction is journaled and whose removal is under way. */
+  private readonly evicting = new Set<string>();
 
   constructor(
     private readonly host: CacheHost,
@@ -101,7 +103,7 @@ export class SdkCache {
    */
   async claim(spec: WorkshopSpec | undefined): Promise<() => void> {
     const names = (spec?.sdks ?? []).flatMap((s) => (s.layer ? [s.layer] : []));
-    const free = () => busyLayers(this.host.world.durable, names).length === 0;
+    const free = () => busyLayers(this.host.world.durable, names, this.evicting).length === 0;
     for (;;) {
       if (!free()) {
         const done = this.host.waitHook?.();
@@ -109,7 +111,7 @@ export class SdkCache {
         await firstValueFrom(this.host.changes$.pipe(filter(() => free() && (done?.(), true))));
       }
       const release = await this.enter();
-      if (busyLayers(this.host.world.durable, names).length === 0) return release;
+      if (free()) return release;
       release();
     }
   }
@@ -136,24 +138,34 @@ export class SdkCache {
     let events: KeyedEvent[];
     try {
       events = h.decide({ type: 'cache.trim', at: h.clock(), policy: this.policy, ...(opts.all ? { all: true } : {}), ...(sizes ? { sizes } : {}) });
+      for (const e of events) if (e.type === 'cache.evicting') this.evicting.add(e.data.object.ref.name);
       if (events.length > 0) await h.record(events);
+    } catch (e) {
+      this.evicting.clear();
+      throw e;
     } finally {
       release();
     }
     const evicted: ObjectRef[] = [];
-    for (const e of events) {
-      if (e.type !== 'cache.evicting') continue;
-      const object = e.data.object;
-      let kept = false;
-      try {
-        await h.backend.remove(object.ref);
-      } catch (err) {
-        // Still in use on the backend (a container made outside atelier's accounting): a cache entry again.
-        if (!isBackendError(err, 'IN_USE') && !isBackendError(err, 'BUSY')) throw err;
-        kept = true;
+    try {
+      for (const e of events) {
+        if (e.type !== 'cache.evicting') continue;
+        const object = e.data.object;
+        let kept = false;
+        try {
+          await h.backend.remove(object.ref);
+        } catch (err) {
+          // Still in use on the backend (a container made outside atelier's accounting): a cache entry again.
+          if (!isBackendError(err, 'IN_USE') && !isBackendError(err, 'BUSY')) throw err;
+          kept = true;
+        }
+        await h.record(h.decide({ type: 'cache.evicted', at: h.clock(), object, ...(kept ? { kept: true } : {}) }));
+        this.evicting.delete(object.ref.name);
+        if (!kept) evicted.push(object.ref);
       }
-      await h.record(h.decide({ type: 'cache.evicted', at: h.clock(), object, ...(kept ? { kept: true } : {}) }));
-      if (!kept) evicted.push(object.ref);
+    } finally {
+      // A removal that failed otherwise leaves its layer `removing`: reconciliation settles it.
+      for (const e of events) if (e.type === 'cache.evicting') this.evicting.delete(e.data.object.ref.name);
     }
     return evicted;
   }

@@ -105,15 +105,17 @@ export function holdersOf(st: DomainState): Map<string, string[]> {
 
 /**
  * Which of `layers` are busy: an op in progress will snapshot it and has not journaled it done,
- * or its record is half-way (`pending`, or `removing`: an eviction). A command that needs one waits
- * until none is (one flight per layer), then decides on what they left.
+ * its record is half-way for an op in progress, or it is being evicted (`evicting`: the engine's
+ * evictions under way). A command that needs one waits until none is (one flight per layer), then
+ * decides on what they left. A record left half-way by a given-up op is not busy: nobody will
+ * finish it, and a new snapshot takes its place (the reconciliation table's `create-conflict`).
  */
-export function busyLayers(s: FoldState, layers: readonly string[]): string[] {
+export function busyLayers(s: FoldState, layers: readonly string[], evicting: ReadonlySet<string> = new Set()): string[] {
   const wanted = new Set(layers);
   const out = new Set<string>();
   for (const name of wanted) {
     const o = sharedRecord(s, name);
-    if (o && (o.state === 'pending' || o.state === 'removing')) out.add(name);
+    if (o && (o.state === 'pending' || o.state === 'removing') && (s.ops[o.op] !== undefined || evicting.has(name))) out.add(name);
   }
   for (const op of Object.values(s.ops)) {
     for (const step of op.plan.do) {
