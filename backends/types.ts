@@ -296,10 +296,15 @@ export interface Backend {
    * moved to another image). Shared SDK layers are named by it (`docs/design.md`, SDK cache): a
    * layer built on one content of a base is never reused on another. Fake: the base's name and its
    * generation; overlay: the base blob's id; LXD: the image fingerprint the alias points at.
+   *
+   * Read-only: a repeat gives the same string while the base is not replaced (overlay builds its
+   * default base at the first call, as `create` from it would).
    * @throws `NOT_FOUND` when the base is unknown.
    * @example
    * ```ts
-   * await b.baseFingerprint(b.defaultBase); // e.g. '3f9a0c1d2b4e5f60'
+   * const fp = await b.baseFingerprint(b.defaultBase); // e.g. '3f9a0c1d2b4e5f60'
+   * fp === (await b.baseFingerprint(b.defaultBase)); // true
+   * await b.baseFingerprint('no-such-base').catch((e) => e.code); // 'NOT_FOUND'
    * ```
    */
   baseFingerprint(base: string): Promise<string>;
@@ -349,7 +354,8 @@ export interface Backend {
    *   source that is not the caller's. See Ownership.
    * @throws `BUSY` on a refresh of a running target.
    * @throws `INVALID` for a bad name, a `tags.kind` outside the target's space, a target equal to
-   *   the source (fake, overlay), or (overlay) a source running on a shared scratch.
+   *   the source (fake, overlay), (overlay) a source running on a shared scratch, `resetIdentity`
+   *   onto a layer, or an SSH host key type `resetIdentity` cannot make anew (nothing is copied).
    * @example
    * ```ts
    * const ws = { space: 'workshops', name: 'nav2-1a2b3c4d' } as const;

@@ -4,8 +4,8 @@
  * simulation harness can crash and fail a real backend the way it does the fake.
  *
  * - The plan's rules and random faults select calls exactly as in the fake: by kind, by a substring
- *   of the target (`space/name`; the owner for `list` / `ensureProjects`; empty for `listBases`),
- *   by `nth` matching call, or at random from the plan's seed.
+ *   of the target (`space/name`; the owner for `list` / `ensureProjects`; empty for `listBases`;
+ *   the base for `baseFingerprint`), by `nth` matching call, or at random from the plan's seed.
  * - `before`: the call is not made; `fail` throws `BackendError(code)`, `crash` throws `SimulatedCrash`.
  * - `after`: the call is made (its effect is real), then `fail` / `crash` throws. When the call
  *   itself fails, the fault is spent and the call's own error propagates (as in the fake).
@@ -67,6 +67,7 @@ export function withFaults(backend: Backend, plan: FaultPlan | null = null): Fau
     },
     ensureProjects: (owner) => call('ensureProjects', owner, `ensureProjects ${owner}`, () => b.ensureProjects(owner)),
     listBases: () => call('listBases', '', 'listBases', () => b.listBases()),
+    baseFingerprint: (base) => call('baseFingerprint', base, `baseFingerprint ${base}`, () => b.baseFingerprint(base)),
     spawn: (ref, req) => call('spawn', refText(ref), `spawn ${refText(ref)}`, () => b.spawn(ref, req)),
     create: (req) => call('create', refText(req.target), `create ${refText(req.target)}`, () => b.create(req)),
     copy: (req) => call('copy', refText(req.target), `copy ${refText(req.source)} ${refText(req.target)}`, () => b.copy(req)),

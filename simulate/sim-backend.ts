@@ -199,7 +199,7 @@ class OverlaySim implements SimBackend {
     const indirect: Backend = {
       kind: 'overlay',
       defaultBase: 'busybox',
-      ensureProjects: forward('ensureProjects'), listBases: forward('listBases'), create: forward('create'), copy: forward('copy'),
+      ensureProjects: forward('ensureProjects'), listBases: forward('listBases'), baseFingerprint: forward('baseFingerprint'), create: forward('create'), copy: forward('copy'),
       remove: forward('remove'), start: forward('start'), stop: forward('stop'), exec: forward('exec'), spawn: forward('spawn'), inspect: forward('inspect'),
       list: forward('list'), readFile: forward('readFile'), diskSpace: forward('diskSpace'), usage: forward('usage'), close: async () => {},
     };

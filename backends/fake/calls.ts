@@ -11,7 +11,7 @@
  * | copy | `copy workshops/nav2-1a2b3c4d -> layers/stash-nav2-1a2b3c4d` |
  * | refresh-copy | `copy! layers/stash-nav2-1a2b3c4d -> workshops/nav2-1a2b3c4d` |
  * | remove, start, stop, exec | `remove layers/x`, `start workshops/x`, `stop workshops/x`, `exec workshops/x` |
- * | read-only (only with `readOnly: true`) | `inspect workshops/x`, `readFile workshops/x /etc/motd`, `list alice`, `ensureProjects alice`, `listBases` |
+ * | read-only (only with `readOnly: true`) | `inspect workshops/x`, `readFile workshops/x /etc/motd`, `list alice`, `ensureProjects alice`, `listBases`, `baseFingerprint busybox` |
  *
  * A call that failed ends in ` !CODE` (` !UNAVAILABLE`, ` !INTERNAL`, ...) and one that crashed in
  * ` !CRASH`, unless `outcome: false`.
@@ -36,6 +36,10 @@ export interface CallRecord {
   /** create, copy: the target. */
   readonly target?: string;
   readonly refresh?: boolean;
+  /** copy with `resetIdentity` (not shown in `text`). */
+  readonly resetIdentity?: boolean;
+  /** baseFingerprint: the base. */
+  readonly base?: string;
   /** list, ensureProjects. */
   readonly owner?: string;
   /** readFile. */
@@ -50,7 +54,7 @@ export interface CallRecord {
 }
 
 export interface TraceOptions {
-  /** Include read-only calls (inspect, list, readFile, listBases, ensureProjects). Default false. */
+  /** Include read-only calls (inspect, list, readFile, listBases, baseFingerprint, ensureProjects). Default false. */
   readonly readOnly?: boolean;
   /** Suffix failed calls with ` !CODE` and crashed ones with ` !CRASH`. Default true. */
   readonly outcome?: boolean;
@@ -75,6 +79,8 @@ export function callText(r: Omit<CallRecord, 'text' | 'n' | 'ok'>): string {
       return `${r.kind} ${r.owner}`;
     case 'listBases':
       return 'listBases';
+    case 'baseFingerprint':
+      return `baseFingerprint ${r.base}`;
     default:
       return `${r.kind} ${r.ref}`;
   }

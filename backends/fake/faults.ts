@@ -3,14 +3,15 @@
  * simulation harness can write it into a reproduction directory and replay the exact same faults.
  *
  * - A **rule** picks calls by kind (`'*'` for any), optionally by a substring of the target
- *   (`space/name`, the owner for `list`/`ensureProjects`) and by `nth`: the 1-based count of calls
- *   *matching this rule's kind and target*, counted from when the plan was set. Rules are tried in
- *   order; the first that fires wins. `once` (default true) spends the rule after it fires; with
- *   `once: false` it fires on every match from the `nth` on.
+ *   (`space/name`, the owner for `list`/`ensureProjects`, the base for `baseFingerprint`) and by
+ *   `nth`: the 1-based count of calls *matching this rule's kind and target*, counted from when the
+ *   plan was set. Rules are tried in order; the first that fires wins. `once` (default true) spends
+ *   the rule after it fires; with `once: false` it fires on every match from the `nth` on.
  * - **random** faults fire on each eligible call with `probability`, drawn from their own PRNG seeded
  *   by `seed` (separate from the fake's identity PRNG, so a plan never changes which MACs objects
  *   get). Eligible: the calls listed in `calls`, by default every mutating call (read-only calls,
- *   `inspect`, `list`, `readFile`, `listBases`, only when listed). Rules take precedence.
+ *   `inspect`, `list`, `readFile`, `listBases`, `baseFingerprint`, only when listed). Rules take
+ *   precedence.
  * - `fail` + `before`: the call throws `BackendError(code)` and changes nothing. `fail` + `after`:
  *   the effect is applied, then the call throws (the caller sees a failure that in fact happened).
  *   `crash` throws `SimulatedCrash` before or after applying the effect. An `after` fault on a call
@@ -32,7 +33,7 @@ export interface FaultRule {
   readonly call: CallKind | '*';
   /** 1-based count of calls matching this rule (kind and target), counted from when the plan was set. */
   readonly nth?: number;
-  /** Substring of the call's target (`space/name`; the owner for `list`/`ensureProjects`). */
+  /** Substring of the call's target (`space/name`; the owner for `list`/`ensureProjects`; the base for `baseFingerprint`). */
   readonly target?: string;
   readonly when: 'before' | 'after';
   readonly action: 'fail' | 'crash';
@@ -52,7 +53,7 @@ export interface RandomFaults {
   readonly actions?: readonly RandomAction[];
   /** Codes for `fail` actions, picked at random (default `['INTERNAL']`). */
   readonly codes?: readonly BackendErrorCode[];
-  /** Eligible calls (default: every call except inspect, list, readFile, listBases). */
+  /** Eligible calls (default: every call except inspect, list, readFile, listBases, baseFingerprint). */
   readonly calls?: readonly CallKind[];
 }
 
@@ -70,7 +71,7 @@ export interface Fault {
   readonly by: string;
 }
 
-export const READ_ONLY_CALLS: ReadonlySet<CallKind> = new Set<CallKind>(['inspect', 'list', 'readFile', 'listBases']);
+export const READ_ONLY_CALLS: ReadonlySet<CallKind> = new Set<CallKind>(['inspect', 'list', 'readFile', 'listBases', 'baseFingerprint']);
 
 const ALL_ACTIONS: readonly RandomAction[] = ['fail-before', 'fail-after', 'crash-before', 'crash-after'];
 

@@ -91,6 +91,14 @@ export interface FakeBackend extends Backend {
   scratches(): Record<string, string[]>;
   /** Put an object in place without a port call, e.g. one not owned (no `owner` tag). */
   plant(ref: ObjectRef, opts?: PlantOptions): void;
+  /**
+   * Register base `name`, or register a known one again from new content, as `atelier base add`
+   * does on overlay and LXD: its generation goes up, so its `/etc/os-release` (from generation 2)
+   * and its `baseFingerprint` change; objects made from it keep their content. Not a port call.
+   * Deliberately not named `addBase`: `atelier base add` finds that by duck typing, and the fake's
+   * bases have no root filesystem to import. Throws `INVALID` for a bad name.
+   */
+  registerBase(name: string): void;
 }
 
 type CallFields = Omit<CallRecord, 'n' | 'ok' | 'code' | 'fault' | 'text' | 'kind'>;
@@ -130,13 +138,18 @@ class Fake implements FakeBackend {
     return this.call('listBases', {}, '', () => this.store.listBases());
   }
 
+  baseFingerprint(base: string): Promise<string> {
+    return this.call('baseFingerprint', { base }, base, () => this.store.baseFingerprint(base));
+  }
+
   create(req: CreateRequest): Promise<ObjectInfo> {
     const source = 'base' in req.source ? `base:${req.source.base}` : refText(req.source.object);
     return this.call('create', { target: refText(req.target), source, ...(req.refresh ? { refresh: true } : {}) }, refText(req.target), () => this.store.create(req));
   }
 
   copy(req: CopyRequest): Promise<ObjectInfo> {
-    return this.call('copy', { source: refText(req.source), target: refText(req.target), ...(req.refresh ? { refresh: true } : {}) }, refText(req.target), () => this.store.copy(req));
+    const flags = { ...(req.refresh ? { refresh: true } : {}), ...(req.resetIdentity ? { resetIdentity: true } : {}) };
+    return this.call('copy', { source: refText(req.source), target: refText(req.target), ...flags }, refText(req.target), () => this.store.copy(req));
   }
 
   remove(ref: ObjectRef): Promise<void> {
@@ -259,6 +272,11 @@ class Fake implements FakeBackend {
 
   plant(ref: ObjectRef, opts: PlantOptions = {}): void {
     this.store.plant(ref, { ...opts, tags: { ...(opts.tags ?? {}) } });
+    this.persist();
+  }
+
+  registerBase(name: string): void {
+    this.store.registerBase(name);
     this.persist();
   }
 

@@ -25,9 +25,10 @@
 import type { SpawnRequest } from '../types.ts';
 import type { CopyRequest, CreateRequest, DiskSpace, ExecRequest, ExecResult, FileInfo, Identity, ObjectInfo, ObjectRef, ObjectUsage, Space, Status, Tags } from '../types.ts';
 import { BackendError, LAYER_KINDS, spaceOf } from '../types.ts';
+import { checkResetIdentity } from '../identity.ts';
 import { newIdentity, Prng } from './prng.ts';
 import type { FileTree } from './rootfs.ts';
-import { baseTree, cloneTree, fileInfo, FsError, resolvePath, treeBytes } from './rootfs.ts';
+import { baseTree, cloneTree, fakeHostKey, fileInfo, FsError, planIdentityReset, resolvePath, treeBytes } from './rootfs.ts';
 import { runScript } from './shell.ts';
 
 export const IMAGE_FORMAT = 'atelier-fake/1';
@@ -74,9 +75,16 @@ export interface FakeImage {
   objects: FakeObject[];
   /** Scratch key → the transient containers sharing it and their shared root. */
   scratches: Record<string, FakeScratch>;
+  /**
+   * Bases `registerBase` registered or replaced: name → generation (2 and up for a configured base
+   * registered again). Absent when there are none, so older images load unchanged.
+   */
+  bases?: Record<string, number>;
 }
 
 const NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+/** Base names `registerBase` takes: the overlay and LXD adapters' rule. */
+const BASE_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,62}$/;
 
 function key(ref: ObjectRef): string {
   return `${ref.space}/${ref.name}`;
@@ -100,6 +108,8 @@ export class FakeStore {
   private projects = new Set<string>();
   private rng: Prng;
   private readonly bases: readonly string[];
+  /** Bases registered at run time (`registerBase`): name → generation. Configured ones are at 1 otherwise. */
+  private generations = new Map<string, number>();
   private readonly capacity: number;
 
   /** `capacity`: the bytes `diskSpace` reports as the total (default `DEFAULT_CAPACITY`). */
@@ -116,8 +126,34 @@ export class FakeStore {
     this.projects.add(owner);
   }
 
+  /** The configured bases, in their order, then those `registerBase` added, sorted. */
   listBases(): string[] {
-    return [...this.bases];
+    return [...this.bases, ...[...this.generations.keys()].filter((b) => !this.bases.includes(b)).sort()];
+  }
+
+  /** `<base>#<generation>`: the name, and how many times it was registered (1 for a configured base). */
+  baseFingerprint(base: string): string {
+    if (!this.listBases().includes(base)) throw this.unknownBase(base);
+    return `${base}#${this.generation(base)}`;
+  }
+
+  /**
+   * Test control: register `base` as a new base, or, when known, again from new content (its
+   * generation goes up: its `/etc/os-release` and `baseFingerprint` change). Objects made from it
+   * before keep their content.
+   */
+  registerBase(base: string): void {
+    if (!BASE_NAME.test(base)) throw new BackendError('INVALID', `"${base}" is not a valid base name: use letters, digits, '.', '_', '@' and '-' (at most 63)`, { base });
+    const known = this.listBases().includes(base);
+    this.generations.set(base, known ? this.generation(base) + 1 : 1);
+  }
+
+  private generation(base: string): number {
+    return this.generations.get(base) ?? 1;
+  }
+
+  private unknownBase(base: string): BackendError {
+    return new BackendError('NOT_FOUND', `base "${base}" is not known to the fake backend (known: ${this.listBases().join(', ')}); pass it in createFakeBackend({ bases })`, { base });
   }
 
   create(req: CreateRequest): ObjectInfo {
@@ -126,9 +162,9 @@ export class FakeStore {
     const existing = this.objs.get(key(req.target));
     if ('base' in req.source) {
       const base = req.source.base;
-      if (!this.bases.includes(base)) throw new BackendError('NOT_FOUND', `base "${base}" is not known to the fake backend (known: ${this.bases.join(', ')}); pass it in createFakeBackend({ bases })`, { base });
+      if (!this.listBases().includes(base)) throw this.unknownBase(base);
       const identity = this.checkRefreshTarget(req.target, req.tags, existing, req.refresh ?? false);
-      return this.put({ space: req.target.space, name: req.target.name, tags: { ...(req.tags as Record<string, string>) }, status: 'stopped', identity, base, files: baseTree(base) });
+      return this.put({ space: req.target.space, name: req.target.name, tags: { ...(req.tags as Record<string, string>) }, status: 'stopped', identity, base, files: baseTree(base, this.generation(base)) });
     }
     const src = req.source.object;
     if (req.refresh) throw new BackendError('INVALID', `create with refresh rebuilds from a base; ${key(req.target)} names a source object (${key(src)})`);
@@ -151,13 +187,19 @@ export class FakeStore {
 
   copy(req: CopyRequest): ObjectInfo {
     this.checkTarget(req.target, req.tags);
+    checkResetIdentity(req);
     if (key(req.source) === key(req.target)) throw new BackendError('INVALID', `cannot copy ${key(req.source)} onto itself`);
     const src = this.get(req.source, 'copy');
     const existing = this.objs.get(key(req.target));
-    const identity = this.checkRefreshTarget(req.target, req.tags, existing, req.refresh ?? false);
+    const kept = existing ? this.checkRefreshTarget(req.target, req.tags, existing, req.refresh ?? false) : null;
+    const files = cloneTree(this.tree(src));
+    // Planned on the copy before a new identity is drawn: an INVALID key type changes nothing.
+    const reset = req.resetIdentity ? planIdentityReset(files) : null;
+    const identity = kept ?? newIdentity(this.rng);
+    reset?.((type) => fakeHostKey(type, identity.uuid, req.tags.op, req.target.name));
     return this.put({
       space: req.target.space, name: req.target.name, tags: { ...(req.tags as Record<string, string>) }, status: 'stopped', identity,
-      ...(src.base !== undefined ? { base: src.base } : {}), files: cloneTree(this.tree(src)),
+      ...(src.base !== undefined ? { base: src.base } : {}), files,
     });
   }
 
@@ -278,7 +320,7 @@ export class FakeStore {
   /** Put an object in place directly, e.g. one without an owner tag. Replaces any object there. */
   plant(ref: ObjectRef, opts: { tags?: Record<string, string>; status?: Status; base?: string; files?: FileTree } = {}): void {
     const base = opts.base ?? this.bases[0] ?? 'busybox';
-    this.objs.set(key(ref), { space: ref.space, name: ref.name, tags: { ...(opts.tags ?? {}) }, status: opts.status ?? 'stopped', identity: newIdentity(this.rng), base, files: opts.files ? cloneTree(opts.files) : baseTree(base) });
+    this.objs.set(key(ref), { space: ref.space, name: ref.name, tags: { ...(opts.tags ?? {}) }, status: opts.status ?? 'stopped', identity: newIdentity(this.rng), base, files: opts.files ? cloneTree(opts.files) : baseTree(base, this.generation(base)) });
   }
 
   objects(): FakeObject[] {
@@ -294,7 +336,8 @@ export class FakeStore {
   }
 
   dump(): FakeImage {
-    return { format: IMAGE_FORMAT, rng: this.rng.state, projects: [...this.projects].sort(), objects: this.objects(), scratches: this.scratches() };
+    const bases = this.generations.size ? { bases: Object.fromEntries([...this.generations].sort(([a], [b]) => (a < b ? -1 : 1))) } : {};
+    return { format: IMAGE_FORMAT, rng: this.rng.state, projects: [...this.projects].sort(), objects: this.objects(), scratches: this.scratches(), ...bases };
   }
 
   load(image: FakeImage): void {
@@ -302,6 +345,7 @@ export class FakeStore {
     this.projects = new Set(image.projects);
     this.objs = new Map(image.objects.map((o) => [key(o), cloneObject(o)]));
     this.scratch = new Map(Object.entries(image.scratches).map(([k, v]) => [k, { users: new Set(v.users), files: cloneTree(v.files) }]));
+    this.generations = new Map(Object.entries(image.bases ?? {}));
   }
 
   // ---- helpers -----------------------------------------------------------------------------

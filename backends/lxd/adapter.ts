@@ -21,7 +21,10 @@
  * - processes (`spawn`) run through the exec API with its websockets (`spawn.ts`,
  *   `exec-stream.ts`): the user looked up in the instance's `/etc/passwd`, the streams connected.
  * - `addBase` (not in the port: `atelier base add` finds it by duck typing) imports a root
- *   filesystem as an image of the default project (`images.ts`), adding an init when it has none.
+ *   filesystem as an image of the default project (`images.ts`), adding an init when it has none;
+ *   `baseFingerprint` is the fingerprint of the image an alias points at.
+ * - `resetIdentity` (`identity.ts`): the copy's identity files are written through the file API
+ *   before its op tag (a new copy gets it afterwards; a refresh-copy writes its config last anyway).
  * - `diskSpace` reports the pool new instances go to (`pool`, else the first profile's root disk):
  *   `GET /1.0/storage-pools/<pool>/resources`. `usage` reads each instance's `state.disk.root.usage`
  *   (one `recursion=2` listing per space); a driver that reports none (`dir` without quotas,
@@ -43,10 +46,12 @@ import type {
   Tags,
 } from '../types.ts';
 import { BackendError, spaceOf } from '../types.ts';
+import { checkResetIdentity } from '../identity.ts';
 import type { SpawnRequest, SpawnedProcess } from '../types.ts';
 import type { LxdClient, LxdInstance } from './client.ts';
 import {
   BASE_KEY,
+  OP_KEY,
   OWNER_KEY,
   SCRATCH_DEVICE,
   SCRATCH_KEY,
@@ -66,7 +71,8 @@ import {
 } from './config.ts';
 import { DISK_FULL, runHook } from './exec.ts';
 import { getFile } from './files.ts';
-import { importBase } from './images.ts';
+import { finishCopy, resetInstanceIdentity } from './identity.ts';
+import { baseFingerprint, importBase } from './images.ts';
 import { spawnProcess } from './spawn.ts';
 import { ensureOwnerProjects, settle } from './projects.ts';
 import { ensureScratch, releaseScratch, rootPool } from './scratch.ts';
@@ -131,6 +137,10 @@ export class LxdAdapter implements Backend {
   async listBases(): Promise<string[]> {
     const aliases = await this.client.get<Array<{ name: string }>>('/1.0/images/aliases', { recursion: 1 });
     return aliases.map((a) => a.name).sort();
+  }
+
+  baseFingerprint(base: string): Promise<string> {
+    return baseFingerprint(this.client, base);
   }
 
   // ---- reading ------------------------------------------------------------------------------
@@ -329,6 +339,7 @@ export class LxdAdapter implements Backend {
 
   async copy(req: CopyRequest): Promise<ObjectInfo> {
     this.checkTarget(req);
+    checkResetIdentity(req);
     const owner = this.opts.owner;
     await this.ensureProjects(owner);
     const src = await this.owned(req.source, owner);
@@ -337,10 +348,12 @@ export class LxdAdapter implements Backend {
       if (!req.refresh) throw new BackendError('ALREADY_EXISTS', `${req.target.space}/${req.target.name} already exists`, { ref: req.target });
       this.checkOwned(req.target, target, owner);
       if (target.status !== 'Stopped') throw new BackendError('BUSY', `${req.target.name} is running; a refresh-copy needs it stopped`, { ref: req.target });
-      return this.refreshOnto(req.source, src, req.target, target, req.tags, owner);
+      return this.refreshOnto(req.source, src, req.target, target, req.tags, owner, req.resetIdentity);
     }
     const carried = carriedConfig(src.config, req.tags, req.tags.kind);
+    if (req.resetIdentity) delete carried[OP_KEY]; // written once the identity files are (identity.ts)
     await this.copyInstance(req.source, src, req.target, owner, copyRequestConfig(src.config, carried), {});
+    if (req.resetIdentity) await finishCopy(this.client, req.target.name, this.project(req.target.space, owner), req.tags.op, () => this.deleteInstance(req.target, owner));
     return this.present(req.target, owner);
   }
 
@@ -376,7 +389,7 @@ export class LxdAdapter implements Backend {
    * source's config (with the new tags) is put on the target, which keeps its own volatile keys. The
    * op tag is written last, so a crash in between leaves the old op tag and the step is redone.
    */
-  private async refreshOnto(source: ObjectRef, src: LxdInstance, target: ObjectRef, tgt: LxdInstance, tags: Tags, owner: string): Promise<ObjectInfo> {
+  private async refreshOnto(source: ObjectRef, src: LxdInstance, target: ObjectRef, tgt: LxdInstance, tags: Tags, owner: string, resetIdentity = false): Promise<ObjectInfo> {
     const project = this.project(target.space, owner);
     await this.client.async(
       'POST',
@@ -389,6 +402,7 @@ export class LxdAdapter implements Backend {
       },
       { project },
     );
+    if (resetIdentity) await resetInstanceIdentity(this.client, target.name, project);
     const now = await this.owned(target, owner);
     const carried = carriedConfig(src.config, tags, tags.kind);
     await this.client.sync(

@@ -21,6 +21,7 @@ export const SCRATCH_KEY = `${INTERNAL_PREFIX}scratch`;
 export const AUTOSTART_KEY = `${INTERNAL_PREFIX}boot.autostart`;
 export const TEMP_KEY = `${INTERNAL_PREFIX}temp`;
 export const OWNER_KEY = `${TAG_PREFIX}owner`;
+export const OP_KEY = `${TAG_PREFIX}op`;
 
 /** Volatile keys a copy keeps: the on-disk state, not the identity. */
 export const CARRIED_VOLATILE = ['volatile.base_image', 'volatile.last_state.idmap'] as const;

@@ -131,6 +131,16 @@ export async function importBase(client: LxdClient, name: string, path: string):
   }
 }
 
+/**
+ * `baseFingerprint` on LXD: the fingerprint of the image alias `name` points at (the default
+ * project's, which atelier's projects use). Unknown alias: `NOT_FOUND`.
+ */
+export async function baseFingerprint(client: LxdClient, name: string): Promise<string> {
+  const fingerprint = ALIAS_RE.test(name) ? await aliasTarget(client, name) : null;
+  if (!fingerprint) throw new BackendError('NOT_FOUND', `base "${name}" is not an image alias of this LXD (see \`atelier base list\`)`, { base: name });
+  return fingerprint;
+}
+
 /** The fingerprint an alias points at, or null when there is no such alias. */
 async function aliasTarget(client: LxdClient, name: string): Promise<string | null> {
   try {

@@ -23,6 +23,7 @@
 import { writeFile, lstat, readFile as readFileFs, readlink } from 'node:fs/promises';
 import { join, normalize } from 'node:path';
 import { BackendError } from '../types.ts';
+import { checkResetIdentity } from '../identity.ts';
 import type { SpawnRequest, SpawnedProcess } from '../types.ts';
 import type { CopyRequest, CreateRequest, DiskSpace, ExecRequest, ExecResult, FileInfo, ObjectInfo, ObjectRef, ObjectUsage } from '../types.ts';
 import type { View } from './drivers.ts';
@@ -31,6 +32,7 @@ import { sameRef } from './store.ts';
 import type { ObjectMeta } from './meta.ts';
 import { assertOwned, checkName, checkRef, cleanTags, newIdentity, toInfo, META_VERSION } from './meta.ts';
 import { runHook } from './exec.ts';
+import { resetIdentityInUpper } from './identity.ts';
 import { spawnInContainer } from './spawn.ts';
 import type { StoreLock } from './lock.ts';
 import type { Isolation } from './runtime.ts';
@@ -105,6 +107,11 @@ export class OverlayAdapter {
     return this.locked('listBases', () => this.store.bases.names());
   }
 
+  /** The base's blob id (`bases.ts`); the default base is built first if it is not yet. */
+  async baseFingerprint(base: string): Promise<string> {
+    return this.makeLocked(`baseFingerprint ${base}`, () => this.store.bases.fingerprint(base));
+  }
+
   async create(req: CreateRequest): Promise<ObjectInfo> {
     checkRef(req.target, req.tags);
     if (req.target.space !== 'workshops') throw new BackendError('INVALID', 'create makes instances; layers are made by copy', { ref: req.target });
@@ -148,6 +155,7 @@ export class OverlayAdapter {
   async copy(req: CopyRequest): Promise<ObjectInfo> {
     checkRef(req.source);
     checkRef(req.target, req.tags);
+    checkResetIdentity(req);
     return this.makeLocked(`copy ${req.source.name} -> ${req.target.name}`, async () => {
       const s = this.store;
       if (sameRef(req.source, req.target)) throw new BackendError('INVALID', 'cannot copy an object onto itself');
@@ -167,6 +175,8 @@ export class OverlayAdapter {
         ...(instance ? { upper: await s.driver.newUpper(src.chain) } : {}),
         ...(src.base ? { base: src.base } : {}),
       };
+      // Into the new upper, before the meta file names it (`identity.ts`).
+      if (req.resetIdentity && fields.upper) await resetIdentityInUpper(s, src.chain, fields.upper, req.target.name);
       const meta = existing ? await this.replace(existing, req.tags, fields) : await this.make(req.target, req.tags, fields);
       return this.info(meta);
     });

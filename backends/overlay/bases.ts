@@ -192,6 +192,15 @@ export class BaseRegistry {
     return blob;
   }
 
+  /**
+   * A base's content, for `baseFingerprint`: the id of its blob (building the default first, as
+   * `blobFor` does). A base registered again is imported into a new blob, so its id changes; it
+   * stays the same while the registration does. Unknown: `NOT_FOUND`.
+   */
+  fingerprint(name: string): Promise<string> {
+    return this.blobFor(name);
+  }
+
   /** Blobs the registry keeps alive. */
   async liveBlobs(): Promise<string[]> {
     return Object.values(await this.table()).map((r) => r.blob);

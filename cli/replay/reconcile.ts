@@ -191,6 +191,9 @@ export class ReplayBackend implements Backend {
   listBases(): Promise<string[]> {
     return this.fake.listBases();
   }
+  baseFingerprint(base: string): Promise<string> {
+    return this.fake.baseFingerprint(base);
+  }
   create(req: CreateRequest): Promise<ObjectInfo> {
     const source = 'base' in req.source ? `base:${req.source.base}` : refText(req.source.object);
     return this.track({ kind: 'create', target: refText(req.target), source, ...(req.refresh ? { refresh: true } : {}) }, () => this.fake.create(req));
