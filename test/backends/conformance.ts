@@ -13,6 +13,9 @@
  * - `filesystem`: content through chains of copies (`cases/filesystem.ts`).
  * - `space`: `diskSpace` and `usage` (`cases/space.ts`).
  * - `spawn`: processes with their streams connected (`cases/spawn.ts`).
+ * - `sharing`: one SDK layer copied into many instances with `resetIdentity` (own identity files,
+ *   writes kept apart, the layer removable under them) and `baseFingerprint` (`cases/sharing.ts`;
+ *   its re-registration case needs the factory's `registerBase`).
  *
  * @example
  * ```ts
@@ -23,13 +26,14 @@ import { executionCases } from './cases/execution.ts';
 import { filesystemCases } from './cases/filesystem.ts';
 import { identityCases } from './cases/identity.ts';
 import { lifecycleCases } from './cases/lifecycle.ts';
+import { sharingCases } from './cases/sharing.ts';
 import { spaceCases } from './cases/space.ts';
 import { spawnCases } from './cases/spawn.ts';
 import type { Make } from './cases/types.ts';
 
 export type { Fixture, Make } from './cases/types.ts';
 
-export type ConformanceArea = 'lifecycle' | 'identity' | 'execution' | 'filesystem' | 'space' | 'spawn';
+export type ConformanceArea = 'lifecycle' | 'identity' | 'execution' | 'filesystem' | 'space' | 'spawn' | 'sharing';
 
 export interface ConformanceOptions {
   /** Areas to leave out, e.g. `['filesystem']` while an adapter cannot read files yet. */
@@ -43,6 +47,7 @@ const AREAS: ReadonlyArray<[ConformanceArea, (name: string, make: Make) => void]
   ['filesystem', filesystemCases],
   ['space', spaceCases],
   ['spawn', spawnCases],
+  ['sharing', sharingCases],
 ];
 
 /** Register (and run) every conformance suite against the backends `make` produces. */

@@ -106,6 +106,23 @@ t('random faults on read-only calls only when listed', async () => {
   assert.is(await outcome(b.start(WS('w'))), 'ok');
 });
 
+t('baseFingerprint is a read-only call: out of random faults unless listed, hidden from trace()', async () => {
+  const b = await withWorkshop();
+  b.setFaultPlan({ random: { seed: 1, probability: 1, actions: ['crash-before'] } });
+  assert.is(await b.baseFingerprint('busybox'), 'busybox#1');
+  b.setFaultPlan({ random: { seed: 1, probability: 1, actions: ['fail-before'], codes: ['UNAVAILABLE'], calls: ['baseFingerprint'] } });
+  assert.is(await outcome(b.baseFingerprint('busybox')), 'UNAVAILABLE');
+  b.setFaultPlan({ rules: [{ call: 'baseFingerprint', target: 'ubuntu', when: 'before', action: 'fail', code: 'INTERNAL' }] });
+  assert.is(await outcome(b.baseFingerprint('busybox')), 'ok');
+  assert.is(await outcome(b.baseFingerprint('ubuntu@24.04')), 'INTERNAL');
+  b.setFaultPlan(null);
+  b.clearCalls();
+  await b.baseFingerprint('busybox');
+  assert.equal(b.trace(), []);
+  assert.equal(b.trace({ readOnly: true }), ['baseFingerprint busybox']);
+  assert.is(b.calls[0]!.base, 'busybox');
+});
+
 t('a plan is plain JSON, copied on set, and validated', async () => {
   const b = createFakeBackend();
   const plan = { rules: [{ call: 'copy' as const, when: 'before' as const, action: 'fail' as const }], random: { seed: 1, probability: 0.1 } };
@@ -124,7 +141,7 @@ t('setAvailable(false): every call UNAVAILABLE and nothing changes', async () =>
   const b = await withWorkshop();
   const before = b.dump();
   b.setAvailable(false);
-  for (const p of [b.start(WS('w')), b.remove(WS('w')), b.inspect(WS('w')), b.list('alice'), b.listBases(), b.ensureProjects('alice'), b.readFile(WS('w'), '/etc')]) {
+  for (const p of [b.start(WS('w')), b.remove(WS('w')), b.inspect(WS('w')), b.list('alice'), b.listBases(), b.baseFingerprint('busybox'), b.ensureProjects('alice'), b.readFile(WS('w'), '/etc')]) {
     assert.is(await outcome(p), 'UNAVAILABLE');
   }
   assert.equal(b.dump(), before);

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createFakeBackend } from '../../backends/fake/index.ts';
@@ -13,6 +16,7 @@ runConformance('fake', async () => {
     owner: 'alice',
     cleanup: async () => backend.close(),
     plant: async (ref, tags) => backend.plant(ref, { tags: tags ?? {} }),
+    registerBase: async (name) => backend.registerBase(name),
   };
 });
 
@@ -101,6 +105,58 @@ f('bases: defaults, custom list, unknown base NOT_FOUND', async () => {
   await b.create({ target: WS('w'), source: { base: 'ubuntu@24.04' }, tags: tags('workshop') });
   assert.match((await b.readFile(WS('w'), '/etc/os-release'))!.content!, /ID=ubuntu/);
   assert.is((await b.inspect(WS('w')))!.base, 'ubuntu@24.04');
+});
+
+f('baseFingerprint: name and generation; registerBase adds a base or gives one new content, and persists', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'atelier-fake-'));
+  try {
+    const file = join(dir, 'fake.json');
+    const b = createFakeBackend({ file });
+    assert.is(await b.baseFingerprint('busybox'), 'busybox#1');
+    assert.is(await b.baseFingerprint('ubuntu@24.04'), 'ubuntu@24.04#1');
+    assert.is(await code(b.baseFingerprint('alpine')), 'NOT_FOUND');
+    assert.not.ok('bases' in b.dump(), 'no registered base: the image is as before');
+    await b.ensureProjects('alice');
+    await b.create({ target: WS('old'), source: { base: 'busybox' }, tags: tags('workshop') });
+    b.registerBase('busybox');
+    b.registerBase('alpine');
+    assert.is(await b.baseFingerprint('busybox'), 'busybox#2');
+    assert.is(await b.baseFingerprint('alpine'), 'alpine#1');
+    assert.equal(await b.listBases(), ['busybox', 'ubuntu@24.04', 'alpine']);
+    await b.create({ target: WS('new'), source: { base: 'busybox' }, tags: tags('workshop') });
+    assert.match((await b.readFile(WS('new'), '/etc/os-release'))!.content!, /ATELIER_FAKE_GENERATION=2/);
+    assert.not.match((await b.readFile(WS('old'), '/etc/os-release'))!.content!, /GENERATION/);
+    const again = createFakeBackend({ file });
+    assert.is(await again.baseFingerprint('busybox'), 'busybox#2');
+    assert.is(await again.baseFingerprint('alpine'), 'alpine#1');
+    assert.throws(() => b.registerBase('bad name'), (e: unknown) => isBackendError(e, 'INVALID'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+f('resetIdentity on the fake: keys derived from the target and the op; the call records it', async () => {
+  const b = createFakeBackend();
+  await b.ensureProjects('alice');
+  await b.create({ target: WS('w'), source: { base: 'busybox' }, tags: tags('workshop') });
+  await b.start(WS('w'));
+  await b.exec(WS('w'), { script: 'mkdir -p /etc/ssh\necho k > /etc/ssh/ssh_host_ed25519_key\necho p > /etc/ssh/ssh_host_ed25519_key.pub\necho bogus > /etc/ssh/ssh_host_bogus_key' });
+  await b.copy({ source: WS('w'), target: LY('l'), tags: tags('sdk', 'op2') });
+  const before = b.dump();
+  assert.is(await code(b.copy({ source: LY('l'), target: WS('x'), tags: tags('workshop', 'op3'), resetIdentity: true })), 'INVALID');
+  assert.equal(b.dump(), before, 'a key type that cannot be made changes nothing');
+  await b.exec(WS('w'), { script: 'rm /etc/ssh/ssh_host_bogus_key' });
+  await b.copy({ source: WS('w'), target: LY('m'), tags: tags('sdk', 'op4') });
+  const made = await b.copy({ source: LY('m'), target: WS('x'), tags: tags('workshop', 'op5'), resetIdentity: true });
+  const pub = (await b.readFile(WS('x'), '/etc/ssh/ssh_host_ed25519_key.pub'))!.content!;
+  assert.match(pub, /^ssh-ed25519 AAAA\S+ root@x\n$/);
+  await b.copy({ source: LY('m'), target: WS('x'), tags: tags('workshop', 'op5'), refresh: true, resetIdentity: true });
+  assert.is((await b.readFile(WS('x'), '/etc/ssh/ssh_host_ed25519_key.pub'))!.content, pub, 'a repeated refresh-copy: the same result');
+  const again = await b.copy({ source: LY('m'), target: WS('x'), tags: tags('workshop', 'op6'), refresh: true, resetIdentity: true });
+  assert.equal(again.identity, made.identity);
+  assert.is.not((await b.readFile(WS('x'), '/etc/ssh/ssh_host_ed25519_key.pub'))!.content, pub, 'another op: new keys');
+  assert.is(b.calls.filter((c) => c.kind === 'copy' && c.resetIdentity).length, 4);
+  assert.ok(b.trace().includes('copy! layers/m -> workshops/x'));
 });
 
 f('reboot stops every instance; objects stay', async () => {

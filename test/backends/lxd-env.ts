@@ -8,6 +8,9 @@
  */
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Test } from 'uvu';
 import { LxdClient, resolveSocket } from '../../backends/lxd/client.ts';
 import type { LxdInstance } from '../../backends/lxd/client.ts';
@@ -37,19 +40,39 @@ export async function lxdPool(pool: string): Promise<{ ok: true } | { ok: false;
 /**
  * The conformance suite's factory: each test gets a fresh owner (so fresh projects), purged
  * afterwards, and new workshops on `pool` (default: the profile's). `plant` makes an object atelier
- * does not own, through the raw API, without the owner tag.
+ * does not own, through the raw API, without the owner tag. `registerBase` imports a tiny root (a
+ * static busybox as `/bin/sh`, an os-release of its own) as an image under the alias, replacing
+ * the alias's image when it has one; the clean-up deletes those aliases and images (they live in
+ * the default project, outside the owner's).
  */
 export function lxdConformance(prefix: string, pool?: string): Make {
   return async () => {
     const owner = uniqueOwner(prefix);
     const backend = createLxdBackend({ owner, socket: LXD_SOCKET, stopTimeoutS: 0, ...(pool ? { pool } : {}) });
     await backend.ensureProjects(owner);
+    const aliases = new Set<string>();
     return {
       backend,
       owner,
       cleanup: async () => {
         await backend.close();
+        for (const alias of aliases) await dropAlias(alias);
         await purgeOwner(owner);
+      },
+      registerBase: async (name: string) => {
+        const root = await mkdtemp(join(tmpdir(), 'atelier-lxd-base-'));
+        try {
+          await mkdir(join(root, 'bin'));
+          await mkdir(join(root, 'etc'));
+          await copyFile('/bin/busybox', join(root, 'bin/sh'));
+          await chmod(join(root, 'bin/sh'), 0o755);
+          await writeFile(join(root, 'etc/os-release'), `ID=${name}\nBUILD_ID=${randomBytes(4).toString('hex')}\n`);
+          aliases.add(name);
+          await dropAlias(name);
+          await backend.addBase(name, root);
+        } finally {
+          await rm(root, { recursive: true, force: true });
+        }
       },
       plant: async (ref: ObjectRef, tags: Record<string, string> = {}) => {
         const raw = rawClient();
@@ -129,6 +152,20 @@ export async function purgeOwner(owner: string): Promise<void> {
       }
       await c.sync('DELETE', `/1.0/projects/${encodeURIComponent(project)}`).catch(() => undefined);
     }
+  } finally {
+    c.close();
+  }
+}
+
+/** Delete image alias `alias` and the image it points at, when there is one. Never throws. */
+async function dropAlias(alias: string): Promise<void> {
+  const c = new LxdClient(LXD_SOCKET);
+  try {
+    const { target } = await c.get<{ target: string }>(`/1.0/images/aliases/${encodeURIComponent(alias)}`);
+    await c.sync('DELETE', `/1.0/images/aliases/${encodeURIComponent(alias)}`).catch(() => undefined);
+    await c.async('DELETE', `/1.0/images/${target}`).catch(() => undefined);
+  } catch {
+    /* no such alias */
   } finally {
     c.close();
   }

@@ -3,6 +3,10 @@
  * conformance suite, then what only LXD has (projects, config keys, MACs, idmaps, live copies).
  * Without a daemon: fails in CI, skips with a reason elsewhere.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createLxdBackend } from '../../backends/lxd/index.ts';
@@ -278,6 +282,45 @@ if (!avail.ok) {
     }
     await rejects(b.exec(ws, { script: 'echo "disk quota is fine" >&2\nexit 4' }), 'EXEC_FAILED');
     await b.remove(ws);
+  });
+
+  t('resetIdentity: real key pairs pushed before the op tag; a refused key type deletes the copy; baseFingerprint is the alias\'s image', async () => {
+    const ws = WS('rid-1');
+    await b.create({ target: ws, source: { base: LXD_BASE }, tags: tags('i1', 'workshop') });
+    await b.start(ws);
+    await b.exec(ws, { script: 'mkdir -p /etc/ssh\necho old > /etc/ssh/ssh_host_ed25519_key\necho old > /etc/ssh/ssh_host_ed25519_key.pub' });
+    await b.stop(ws);
+    const sdk = LY('sdk-rid-1');
+    await b.copy({ source: ws, target: sdk, tags: tags('i2', 'sdk') });
+    const copy = WS('rid-2');
+    const info = await b.copy({ source: sdk, target: copy, tags: tags('i3', 'workshop'), resetIdentity: true });
+    assert.is(info.tags.op, 'i3');
+    assert.is((await cfg(copy))['user.atelier.op'], 'i3');
+    const key = (await b.readFile(copy, '/etc/ssh/ssh_host_ed25519_key'))!.content!;
+    const pub = (await b.readFile(copy, '/etc/ssh/ssh_host_ed25519_key.pub'))!.content!;
+    const dir = mkdtempSync(join(tmpdir(), 'atelier-lxd-key-'));
+    try {
+      writeFileSync(join(dir, 'k'), key, { mode: 0o600 });
+      const derived = execFileSync('ssh-keygen', ['-y', '-f', join(dir, 'k')], { encoding: 'utf8' }).trim().split(' ').slice(0, 2).join(' ');
+      assert.is(pub.trim().split(' ').slice(0, 2).join(' '), derived, 'the .pub is the key\'s');
+      assert.is(pub.trim().split(' ')[2], 'root@rid-2');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    await b.start(copy);
+    assert.is((await b.exec(copy, { script: 'cat /etc/ssh/ssh_host_ed25519_key.pub' })).stdout, pub, 'the container sees the pushed file');
+    await b.remove(copy);
+    // A key type ssh-keygen cannot make: INVALID, and the copy made for it is gone.
+    await b.start(ws);
+    await b.exec(ws, { script: 'echo old > /etc/ssh/ssh_host_bogus_key' });
+    await b.stop(ws);
+    const bogus = LY('sdk-rid-2');
+    await b.copy({ source: ws, target: bogus, tags: tags('i4', 'sdk') });
+    await rejects(b.copy({ source: bogus, target: WS('rid-3'), tags: tags('i5', 'workshop'), resetIdentity: true }), 'INVALID');
+    assert.is(await b.inspect(WS('rid-3')), null);
+    const alias = await raw.get<{ target: string }>(`/1.0/images/aliases/${LXD_BASE}`);
+    assert.is(await b.baseFingerprint(LXD_BASE), alias.target);
+    for (const ref of [bogus, sdk, ws]) await b.remove(ref);
   });
 
   t('an absent socket is UNAVAILABLE', async () => {

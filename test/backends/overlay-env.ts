@@ -15,7 +15,8 @@
  * ```
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createOverlayBackend } from '../../backends/overlay/index.ts';
@@ -70,6 +71,7 @@ export async function overlayFixture(driver: 'overlayfs' | 'copy', extra: Partia
   const opts: OverlayBackendOptions = { root: join(dir, 'root'), runDir: join(dir, 'run'), driver, ...extra };
   const backend = await createOverlayBackend(opts);
   const owner = 'alice';
+  const registered = new Set<string>();
   return {
     backend,
     owner,
@@ -78,6 +80,7 @@ export async function overlayFixture(driver: 'overlayfs' | 'copy', extra: Partia
     cleanup: async () => {
       // Containers first: a started workshop's container would run on after the test.
       await backend.stopAll().catch(() => undefined);
+      for (const name of registered) await backend.removeBase(name).catch(() => undefined);
       await backend.close();
       await releaseMounts(dir);
       await rm(dir, { recursive: true, force: true });
@@ -94,6 +97,15 @@ export async function overlayFixture(driver: 'overlayfs' | 'copy', extra: Partia
       const meta = JSON.parse(await readFile(metaPath, 'utf8')) as { tags: Record<string, string> };
       meta.tags = { ...tags };
       await writeFile(metaPath, JSON.stringify(meta));
+    },
+    // A small tree of its own each time (its os-release says which), registered anew under `name`.
+    registerBase: async (name: string) => {
+      const tree = await mkdtemp(join(dir, 'base-'));
+      await mkdir(join(tree, 'etc'));
+      await writeFile(join(tree, 'etc/os-release'), `ID=${name}\nBUILD_ID=${randomBytes(4).toString('hex')}\n`);
+      await backend.removeBase(name);
+      await backend.addBase(name, tree);
+      registered.add(name);
     },
   };
 }

@@ -295,6 +295,35 @@ t('usage: a workshop is charged its upper, a layer the blob it froze, a hard-lin
   assert.is(d.where, f.backend.root);
 }));
 
+for (const driver of ['overlayfs', 'copy'] as const) {
+  t(`${driver}: resetIdentity writes real key pairs into the new upper; a refused key type leaves nothing behind`, withFixture(driver, async (f) => {
+    const b = f.backend;
+    const ws = await workshop(f);
+    await b.exec(ws, { script: `mkdir -p ${P('/etc/ssh')}\necho old > ${P('/etc/ssh/ssh_host_ed25519_key')}\necho old > ${P('/etc/ssh/ssh_host_ed25519_key.pub')}` });
+    await b.copy({ source: ws, target: LY('l'), tags: tags('sdk') });
+    await b.copy({ source: LY('l'), target: WS('x'), tags: tags('workshop'), resetIdentity: true });
+    const view = await b.mountView(WS('x'));
+    try {
+      const derived = execFileSync('ssh-keygen', ['-y', '-f', join(view.path, 'etc/ssh/ssh_host_ed25519_key')], { encoding: 'utf8' }).trim().split(' ').slice(0, 2).join(' ');
+      const pub = (await readFile(join(view.path, 'etc/ssh/ssh_host_ed25519_key.pub'), 'utf8')).trim();
+      assert.is(pub.split(' ').slice(0, 2).join(' '), derived, 'the .pub is the key\'s');
+      assert.is(pub.split(' ')[2], 'root@x');
+    } finally {
+      await view.release();
+    }
+    // A host key type ssh-keygen cannot make: INVALID, no object, no new blob, no mount left.
+    await b.exec(ws, { script: `echo old > ${P('/etc/ssh/ssh_host_bogus_key')}` });
+    await b.copy({ source: ws, target: LY('bogus'), tags: tags('sdk') });
+    const blobs = (await readdir(join(b.root, 'blobs'))).sort();
+    const mounts = (await mountPoints()).filter((m) => m.startsWith(f.dir)).sort();
+    await rejects(b.copy({ source: LY('bogus'), target: WS('y'), tags: tags('workshop'), resetIdentity: true }), 'INVALID');
+    assert.is(await b.inspect(WS('y')), null);
+    assert.equal((await readdir(join(b.root, 'blobs'))).sort(), blobs);
+    assert.equal((await mountPoints()).filter((m) => m.startsWith(f.dir)).sort(), mounts);
+    assert.equal(await readdir(join(b.root, 'views')), []);
+  }));
+}
+
 t('usage on the copy driver: every object holds a full tree', withFixture('copy', async (f) => {
   const ws = await workshop(f);
   await f.backend.exec(ws, { script: bigFileScript('/var/big') });

@@ -21,6 +21,14 @@ export interface Fixture {
    * make one); cases that need it are skipped, with the reason printed, when it is absent.
    */
   plant?(ref: ObjectRef, tags?: Record<string, string>): Promise<void>;
+  /**
+   * Register base `name` from a root of its own, or, when it is registered already, again from a
+   * new root (its content changes): fake `registerBase`, overlay `addBase`, LXD an image imported
+   * under that alias. `cleanup` removes what it registered. Adapter-specific (the port has no
+   * call for it); the `baseFingerprint` cases that need it are skipped, with the reason printed,
+   * when it is absent.
+   */
+  registerBase?(name: string): Promise<void>;
 }
 
 /** Makes a fresh fixture; called once per test. */
