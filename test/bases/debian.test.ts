@@ -258,11 +258,17 @@ if (problem && process.env.CI) {
     assert.is((await inWorkshop('hello')).trim(), 'Hello, world!');
   });
 
-  t('remove leaves no mount and no file of the workshop', async () => {
+  t('remove leaves no mount and no file of the workshop; its SDK layers stay cached until gc --cache', async () => {
     const r = await atelier(['remove', WORKSHOP]);
     expectCode(r, 0, 'remove');
     assert.equal(mountsUnder(dir), [], 'no mount under the temp directory');
     const s = store();
+    // Shared SDK layers nobody holds stay as cache entries (three: tools, then app 1 and app 2).
+    const cached = ls(path.join(s, 'objects', 'layers'));
+    assert.is(cached.length, 3, `cache entries: ${cached.join(' ')}`);
+    const df = JSON.parse((await atelier(['--json', 'df'])).out).df;
+    for (const o of df.objects) assert.equal(o.shared, [], `${o.ref.name}: a cache entry nobody holds`);
+    expectCode(await atelier(['gc', '--cache']), 0, 'gc --cache');
     assert.equal(ls(path.join(s, 'objects', 'workshops')), [], 'no workshop object');
     assert.equal(ls(path.join(s, 'objects', 'layers')), [], 'no layer');
     assert.equal(ls(path.join(s, 'work')), [], 'no overlayfs work directory');

@@ -148,7 +148,8 @@ if (blocker) {
     assert.match(df.stdout, /degraded/);
     const dfJson = JSON.parse((await atelier(s, ['--json', 'df'])).stdout).df;
     assert.equal(dfJson.degraded.full, ['journal']);
-    const held = (workshop: string, kind: string) => dfJson.objects.some((o: { workshop: string; kind: string; bytes: number }) => o.workshop === workshop && o.kind === kind && o.bytes > 0);
+    // A shared SDK layer is nobody's own: it names the workshops holding it.
+    const held = (workshop: string, kind: string) => dfJson.objects.some((o: { workshop: string | null; shared?: string[]; kind: string; bytes: number }) => (o.workshop === workshop || o.shared?.includes(workshop)) && o.kind === kind && o.bytes > 0);
     assert.ok(held('one', 'workshop') && held('one', 'sdk') && held('two', 'stash'), JSON.stringify(dfJson.objects));
     assert.ok(dfJson.journal.bytes > 0);
     assert.match(df.stdout, /two +stash /);
