@@ -33,12 +33,18 @@ export interface Weights {
   gc: number;
   /** Two commands at once, on different workshops or the same one. */
   concurrent: number;
+  /**
+   * Two launches or refreshes at once on different workshops (their SDK chains overlap: both may
+   * need the same shared layer, which one builds while the other waits for it). Optional: absent
+   * counts as the default's.
+   */
+  share?: number;
   reboot: number;
   /** The engine dies between commands. */
   restart: number;
 }
 
-export const DEFAULT_WEIGHTS: Weights = { launch: 5, refresh: 8, stash: 3, unstash: 3, restore: 2, remove: 2, run: 2, start: 1, stop: 1, gc: 1, concurrent: 3, reboot: 1, restart: 1 };
+export const DEFAULT_WEIGHTS: Weights = { launch: 5, refresh: 8, stash: 3, unstash: 3, restore: 2, remove: 2, run: 2, start: 1, stop: 1, gc: 1, concurrent: 3, share: 2, reboot: 1, restart: 1 };
 
 /** Relative weights of a step's fault. */
 export interface FaultWeights {
@@ -55,7 +61,15 @@ export interface FaultWeights {
 
 export const DEFAULT_FAULTS: FaultWeights = { none: 5, call: 4, random: 1, append: 2, recovery: 0.2 };
 
-const workshop = fc.constantFrom(...WORKSHOP_NAMES);
+/**
+ * Which workshop an op is on: mostly alpha and beta (the long chains, and the two the regression
+ * fixtures use), so that each still sees runs of its own commands (stash, refresh, unstash,
+ * restore on one workshop), and one op in four on gamma and delta (the chain that parts from
+ * theirs, and the one that is everyone's first layer), so that launches and refreshes of different
+ * workshops build and take the same shared layers, one after the other and at once.
+ */
+const WORKSHOP_WEIGHTS: Readonly<Record<string, number>> = { alpha: 3, beta: 3, gamma: 1, delta: 1 };
+const workshop = fc.oneof(...WORKSHOP_NAMES.map((name) => ({ weight: WORKSHOP_WEIGHTS[name] ?? 1, arbitrary: fc.constant(name) })));
 const CALLS: (CallKind | '*')[] = ['create', 'copy', 'copy', 'remove', 'start', 'stop', 'exec', '*'];
 const CODES: BackendErrorCode[] = ['NO_SPACE', 'BUSY', 'INTERNAL', 'EXEC_FAILED'];
 
@@ -75,6 +89,20 @@ function opArb(w: Weights): fc.Arbitrary<SimOp> {
   ];
   return fc.oneof(...arbs.filter((a) => a.weight > 0));
 }
+
+/** A launch or a refresh of `ws` (as `opArb` draws them). */
+function buildArb(ws: string): fc.Arbitrary<SimOp> {
+  return fc.oneof(
+    fc.nat(4).map((n): SimOp => (n === 0 ? { do: 'launch', workshop: ws, bad: true } : { do: 'launch', workshop: ws })),
+    fc.constantFrom<RefreshChange>('unchanged', 'middle', 'first', 'middle', 'first', 'bad').map((change): SimOp => ({ do: 'refresh', workshop: ws, change })),
+  );
+}
+
+/** Two launches or refreshes on two different workshops. */
+const sharePair: fc.Arbitrary<SimOp[]> = fc
+  .tuple(workshop, workshop)
+  .filter(([a, b]) => a !== b)
+  .chain(([a, b]) => fc.tuple(buildArb(a), buildArb(b)));
 
 function faultArb(f: FaultWeights, concurrent: boolean): fc.Arbitrary<StepFault> {
   const arbs: fc.WeightedArbitrary<StepFault>[] = [
@@ -98,6 +126,7 @@ export function stepArb(w: Weights, f: FaultWeights): fc.Arbitrary<Step> {
   const arbs: fc.WeightedArbitrary<Step>[] = [
     { weight: w.launch + w.refresh + w.stash + w.unstash + w.restore + w.remove + w.run + w.gc, arbitrary: fc.record({ type: fc.constant('cmd' as const), ops: op.map((o) => [o]), fault: faultArb(f, false), recovery }) },
     { weight: w.concurrent, arbitrary: fc.record({ type: fc.constant('cmd' as const), ops: fc.tuple(op, op), fault: faultArb(f, true), recovery }) },
+    { weight: w.share ?? DEFAULT_WEIGHTS.share ?? 0, arbitrary: fc.record({ type: fc.constant('cmd' as const), ops: sharePair, fault: faultArb(f, true), recovery }) },
     { weight: w.reboot, arbitrary: fc.constant({ type: 'reboot' as const }) },
     { weight: w.restart, arbitrary: fc.constant({ type: 'restart' as const }) },
   ];

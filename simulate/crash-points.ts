@@ -1,9 +1,12 @@
 /**
  * Exhaustive crash-point enumeration, beside the random runs: for each op (launch, refresh reusing
- * a prefix, refresh rebuilding from the base, stash, unstash, restore, remove), crash at every
- * journal append (before the write, after it, and with the write torn half-way) and before and
- * after every backend call; restart (reconciling the crash image twice), check every invariant,
- * then run the op again cleanly, remove the workshop and launch it again, checking after each.
+ * a prefix, refresh rebuilding from the base, stash, unstash, restore, remove, and the SDK cache's:
+ * a launch seeded from another workshop's layers, one that builds a shared layer on top of them,
+ * a remove whose layers stay for another workshop and whose end evicts), crash at every journal
+ * append (before the write, after it, and with the write torn half-way) and before and after every
+ * backend call; restart (reconciling the crash image twice), check every invariant, then run the
+ * op again cleanly, remove the workshop and launch it again, checking after each, and close the
+ * run (remove every workshop, gc: invariant 10).
  *
  * @example
  * ```ts
@@ -34,6 +37,11 @@ export const SCENARIOS: readonly Scenario[] = [
   { name: 'unstash', setup: [{ do: 'launch', workshop: W }, { do: 'stash', workshop: W }], op: { do: 'unstash', workshop: W } },
   { name: 'restore', setup: [{ do: 'launch', workshop: W }], op: { do: 'restore', workshop: W, sdk: 1 } },
   { name: 'remove', setup: [{ do: 'launch', workshop: W }, { do: 'stash', workshop: W }], op: { do: 'remove', workshop: W } },
+  // The SDK cache: beta's chain is a prefix of alpha's, gamma's parts from it after ros2.
+  { name: 'launch (seeded from the cache)', setup: [{ do: 'launch', workshop: W }], op: { do: 'launch', workshop: 'beta' } },
+  { name: 'launch (shared build on cached layers)', setup: [{ do: 'launch', workshop: 'beta' }], op: { do: 'launch', workshop: W } },
+  { name: 'refresh (onto another workshop\'s layers)', setup: [{ do: 'launch', workshop: 'gamma' }, { do: 'launch', workshop: W }], op: { do: 'refresh', workshop: 'gamma', change: 'first' } },
+  { name: 'remove (layers kept, evictions)', setup: [{ do: 'launch', workshop: 'gamma' }, { do: 'launch', workshop: W }, { do: 'refresh', workshop: 'gamma', change: 'first' }], op: { do: 'remove', workshop: W } },
 ];
 
 export interface CrashPointReport {
@@ -75,7 +83,8 @@ export async function enumerateCrashPoints(opts: { only?: string; root?: string;
       for (const when of ['before', 'after'] as const) faults.push({ type: 'cmd', ops: [s.op], fault: { type: 'call', call: '*', nth: n, when, action: 'crash' }, recovery: null });
     for (const crash of faults) {
       // After the crash and restart: the op again, then remove and launch (no ALREADY_EXISTS, no leftovers).
-      const steps: Step[] = [...s.setup.map(clean), crash, clean(s.op), clean({ do: 'remove', workshop: W }), clean({ do: 'launch', workshop: W })];
+      const w = 'workshop' in s.op ? s.op.workshop : W;
+      const steps: Step[] = [...s.setup.map(clean), crash, clean(s.op), clean({ do: 'remove', workshop: w }), clean({ do: 'launch', workshop: w })];
       const r = await replaySteps({ seed: 1, steps, ...(opts.backend ? { backend: opts.backend } : {}) }, opts.root ? { root: opts.root } : {});
       points++;
       if (r.failure) {

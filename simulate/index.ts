@@ -1,10 +1,30 @@
 /**
  * The simulation harness: property-based runs of the engine against the fake backend (or a real
  * one: `backend: 'overlay'`, faults injected by `withFaults`, see `sim-backend.ts`), with
- * crashes, faults, torn journal writes and reboots drawn from a seed, and eight invariants checked
- * after every step and every restart (see `invariants.ts`). Beside the random runs,
+ * crashes, faults, torn journal writes and reboots drawn from a seed, and ten invariants checked
+ * after every step and every restart (see `invariants.ts`; their journal halves, which
+ * `atelier replay bisect` checks too, are in `journal-invariants.ts`). Beside the random runs,
  * `enumerateCrashPoints` (in `crash-points.ts`) crashes every op at every journal append and around
  * every backend call.
+ *
+ * What the model covers:
+ * - Four workshops on one base whose SDK chains overlap (`specs.ts`): alpha [ros2, nav, tools],
+ *   beta [ros2, nav], gamma [ros2, sim], delta [ros2]. Launches, refreshes, stashes, unstashes,
+ *   restores, removes, start/stop, runs and gc, one at a time or two at once (on different
+ *   workshops or the same one; `share` pairs are two launches or refreshes of different
+ *   workshops), so workshops build, share and take the same SDK layers one after the other and
+ *   concurrently (one flight per layer: a command waiting for another's layer is part of the
+ *   interleaving). A refresh flips an SDK's version between 1 and 2, so chains part and meet
+ *   again and cached layers are taken again.
+ * - The SDK cache on, with a small policy (`SIM_CACHE_KEEP`, {count: 2}) so that evictions happen
+ *   in most runs; `sdkCache: false` runs per-workshop layers, as before the cache (the regression
+ *   fixtures recorded then replay so: a reproduction records which).
+ * - Invariants for sharing (9): each shared layer's holders are what the state says, a held one is
+ *   present and never evicted or removed (checked at the very record that would), one layer per
+ *   chain, and none left half-built by a crash; and a closing phase at the end of every run (10):
+ *   remove every workshop, then only what the cache policy keeps may remain, and `gc --cache`
+ *   frees everything.
+ * - A command that waits for a layer nobody is building fails the run (it would wait forever).
  *
  * Throughput: `simulateParallel` / `simulateConcurrently` (in `parallel.ts`) run several seeds at
  * once, in one process and over child processes; `checkTwiceEvery` samples invariant 4 (for
@@ -28,16 +48,19 @@ import { DEFAULT_FAULTS, DEFAULT_WEIGHTS, stepCommands, type FaultWeights, type 
 import { schedulerPicker } from './interleave.ts';
 import { InvariantViolation } from './invariants.ts';
 import { replaySteps, writeRepro } from './reproduce.ts';
-import { newContext, type Stats } from './runner.ts';
+import { closeRun, newContext, type Stats } from './runner.ts';
 import { newSeed } from './seed.ts';
 import type { SimBackendKind } from './sim-backend.ts';
+import type { CachePolicy } from '../engine/cache.ts';
 import { describeStep, type Step } from './steps.ts';
+import { SIM_CACHE_KEEP } from './world.ts';
 
 export { DEFAULT_FAULTS, DEFAULT_WEIGHTS, type FaultWeights, type Weights } from './commands.ts';
 export { enumerateCrashPoints, type CrashPointReport } from './crash-points.ts';
 export { readRepro, replaySteps, type Repro } from './reproduce.ts';
 export { SIM_BACKENDS, type SimBackendKind } from './sim-backend.ts';
 export { withFaults, type FaultyBackend } from './faulty-backend.ts';
+export { SIM_CACHE_KEEP } from './world.ts';
 export type { Step } from './steps.ts';
 
 export interface SimulateOptions {
@@ -72,6 +95,10 @@ export interface SimulateOptions {
    * overlayfs: needs root) under each world's directory, with faults injected by `withFaults`.
    */
   backend?: SimBackendKind;
+  /** Run the engines with the SDK cache, shared layers (default true); false: per-workshop layers. */
+  sdkCache?: boolean;
+  /** The cache policy of the runs' engines (default `SIM_CACHE_KEEP`, {count: 2}: runs evict). */
+  cacheKeep?: CachePolicy;
 }
 
 export interface SimulateReport {
@@ -106,15 +133,17 @@ export async function simulate(options: SimulateOptions = {}): Promise<SimulateR
   const weights: Weights = { ...DEFAULT_WEIGHTS, ...options.weights };
   const faults: FaultWeights = { ...DEFAULT_FAULTS, ...options.faults };
   const backend = options.backend ?? 'fake';
+  const config = { sdkCache: options.sdkCache ?? true, cacheKeep: options.cacheKeep ?? SIM_CACHE_KEEP };
   const total: Stats = { commands: 0, steps: 0, restarts: 0, checkedTwice: 0, reboots: 0, crashes: 0 };
   let runs = 0;
   let last: { steps: Step[]; error: unknown } | null = null;
   const started = performance.now();
   const prop = fc.asyncProperty(fc.scheduler(), stepCommands(weights, faults, options.commands ?? 40), async (s, cmds) => {
-    const ctx = await newContext({ seed, backend, picker: (order) => schedulerPicker(s, order), checkTwice: options.checkTwice ?? true, ...(options.checkTwiceEvery !== undefined ? { checkTwiceEvery: options.checkTwiceEvery } : {}), ...(options.root ? { root: options.root } : {}) });
+    const ctx = await newContext({ seed, backend, picker: (order) => schedulerPicker(s, order), config, checkTwice: options.checkTwice ?? true, ...(options.checkTwiceEvery !== undefined ? { checkTwiceEvery: options.checkTwiceEvery } : {}), ...(options.root ? { root: options.root } : {}) });
     runs++;
     try {
       await fc.asyncModelRun(() => ({ model: ctx.model, real: ctx }), cmds);
+      await closeRun(ctx);
     } catch (error) {
       last = { steps: ctx.executed.map((st) => ({ ...st })), error };
       throw error;
@@ -137,11 +166,11 @@ export async function simulate(options: SimulateOptions = {}): Promise<SimulateR
   const steps = failed?.steps ?? [];
   options.log?.(`simulation failed: seed ${seed}, path "${result.counterexamplePath}"\n${message}`);
   // Replay the shrunk steps from scratch: proves they reproduce, and writes the directory.
-  const replay = await replaySteps({ seed, steps, backend }, {
+  const replay = await replaySteps({ seed, steps, backend, ...config }, {
     ...(options.root ? { root: options.root } : {}),
     ...(options.checkTwice !== undefined ? { checkTwice: options.checkTwice } : {}),
     onFailure: (ctx, f) =>
-      writeRepro(dir, ctx, { version: 1, seed, ...(backend !== 'fake' ? { backend } : {}), fc: { seed, path: result.counterexamplePath ?? '' }, steps: ctx.executed, failure: { ...(f.invariant ? { invariant: f.invariant } : {}), message: f.message, atStep: f.atStep } }),
+      writeRepro(dir, ctx, { version: 1, seed, ...(backend !== 'fake' ? { backend } : {}), ...config, fc: { seed, path: result.counterexamplePath ?? '' }, steps: ctx.executed, failure: { ...(f.invariant ? { invariant: f.invariant } : {}), message: f.message, atStep: f.atStep } }),
   });
   return {
     ...base,

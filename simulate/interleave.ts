@@ -17,7 +17,9 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Scheduler } from 'fast-check';
+import { SimulatedCrash } from '../backends/types.ts';
 import type { Gate } from './gate.ts';
+import { InvariantViolation } from './invariants.ts';
 
 export interface Job {
   /**
@@ -109,16 +111,19 @@ export async function interleave(gate: Gate, jobs: readonly Job[], picker: Picke
     await picker.park(i, label);
     parked[i] = false;
   };
-  const promises = jobs.map((j, i) =>
+  const results = new Array<PromiseSettledResult<unknown> | undefined>(n);
+  jobs.forEach((j, i) =>
     als.run(i, () =>
-      j.run().finally(() => {
+      // Rejections are handled here: the loop below yields to the event loop before they are collected.
+      j.run().then(
+        (value) => void (results[i] ??= { status: 'fulfilled', value }),
+        (reason: unknown) => void (results[i] ??= { status: 'rejected', reason }),
+      ).finally(() => {
         settled[i] = true;
         notify();
       }),
     ),
   );
-  // Handle rejections now: the loop below yields to the event loop before they are collected.
-  const all = Promise.allSettled(promises);
   try {
     while (!settled.every(Boolean)) {
       if (!quiet()) {
@@ -130,11 +135,25 @@ export async function interleave(gate: Gate, jobs: readonly Job[], picker: Picke
       }
       wake = null;
       if (settled.every(Boolean)) break;
-      await picker.next(jobs.map((_, i) => i).filter((i) => parked[i]));
+      const ready = jobs.map((_, i) => i).filter((i) => parked[i]);
+      if (ready.length === 0) {
+        // Every job left waits for an SDK layer (or queues behind one that does), and none can move.
+        const stuck = jobs.map((_, i) => i).filter((i) => !settled[i]);
+        if (!gate.dead) {
+          throw new InvariantViolation('9 (shared layers: built once, never half)', `jobs ${stuck.join(', ')} wait for an SDK layer that no command is building: they would wait forever (one flight per layer, never released)`);
+        }
+        // The process died while they waited: they die with it.
+        for (const i of stuck) {
+          results[i] ??= { status: 'rejected', reason: new SimulatedCrash('simulated crash: the engine died while the command waited for an SDK layer') };
+          settled[i] = true;
+        }
+        break;
+      }
+      await picker.next(ready);
       // Let the released job's continuation run (it clears its flag) before judging quiet again.
       await new Promise((r) => setImmediate(r));
     }
-    return await all;
+    return results as PromiseSettledResult<unknown>[];
   } finally {
     gate.park = null;
     gate.waiting = null;

@@ -7,7 +7,12 @@
  *
  * Broken workshops (an op whose undo, clean-up or roll-forward failed three times) are exempt from
  * the content checks (3, 6, 8): their root filesystem is unknown until a refresh or an unstash
- * repairs them. They are still held to 1, 2, 4, 5 and 7.
+ * repairs them. They are still held to 1, 2, 4, 5 and 7, and to 9 but for the presence of the
+ * layers they name.
+ *
+ * 9 and 10 are the SDK cache's: shared layers (held as the state says, never removed while held,
+ * one per chain, never half-built) and what is left once every workshop is removed (the run's
+ * closing phase, `closeRun` in `runner.ts`).
  *
  * @example
  * ```ts
@@ -17,10 +22,11 @@
  */
 import type { Identity } from '../backends/types.ts';
 import type { JournalRecord } from '../events/catalogue.ts';
+import { holdersOf } from '../machines/cache.ts';
 import { canonicalJson, objectKey, type FoldState } from '../machines/index.ts';
 import type { Model, MWorkshop } from './model.ts';
 import type { SimObject } from './sim-backend.ts';
-import { CHAIN_FILE, lineOfHash } from './specs.ts';
+import { CHAIN_FILE, chainOfHash, lineOfHash } from './specs.ts';
 import type { World } from './world.ts';
 
 export class InvariantViolation extends Error {
@@ -232,4 +238,117 @@ export function sdkChainsArePrefixes(world: World, model: Model): void {
     const want = model.workshops.get(ws.name)?.content.chain;
     if (want && chain.join('|') !== want.join('|')) fail(name, `instance of ${ws.name} holds chain [${chain.join(', ')}], the model expects [${want.join(', ')}]`);
   }
+}
+
+/**
+ * 9. Shared SDK layers (the SDK cache): each one's holders are what the state says, a held one is
+ * present, one layer per chain, and none is half-built.
+ *
+ * - Holders: every workshop (not broken, no op in progress) whose SDKs name a shared layer, and
+ *   every stash that holds one by reference (no copy), is among `holdersOf` for it; and everything
+ *   `holdersOf` names still names the layer in the state (no holder left over).
+ * - A held layer is never removed: it is `present` in the state and on the backend. (The journal's
+ *   half, `evict` in `journal-invariants.ts`, checks at each record that nothing evicts or removes
+ *   a layer anyone else holds.)
+ * - One layer per chain: at most one owned object per content key (`cache` tag) on the backend,
+ *   named `<sdk>-<key>`, and one shared layer per SDK hash among the layers the workshops name
+ *   (retries do not pile up duplicates). With the cache on, a workshop's layers are all shared.
+ * - Never half: a shared layer on the backend has a shared record (else it is an orphan: invariant
+ *   2 says so too), and one the state holds as present holds its whole chain (`/etc/sdk-chain` is
+ *   every SDK of its chain, in order: the hook ran to its end before the snapshot).
+ */
+export function sharedLayersHeld(world: World): void {
+  const name = '9 (shared layers: holders = state, held ones present, one per chain)';
+  const st = world.e.world;
+  const s = st.durable;
+  const owned = ownedObjects(world);
+  const sharedRec = (layer: string) => {
+    const o = s.objects[`layers/${layer}`];
+    return o?.shared ? o : undefined;
+  };
+  const holders = holdersOf(st);
+  const byHash = new Map<string, string>();
+  for (const ws of Object.values(s.workshops)) {
+    const settled = ws.status !== 'broken' && ws.op === null;
+    const named = [...ws.sdks.map((l) => ({ l, who: `workshop:${ws.name}` })), ...(ws.stash?.sdkLayers ?? []).filter((l) => l.copy === null).map((l) => ({ l, who: `stash:${ws.name}` }))];
+    for (const { l, who } of named) {
+      const rec = sharedRec(l.layer);
+      if (!rec) {
+        if (settled && world.config.sdkCache && who.startsWith('workshop:')) fail(name, `workshop ${ws.name}'s layer ${l.layer} (${l.sdk}) is not a shared layer, and the SDK cache is on`);
+        continue;
+      }
+      if (!holders.get(l.layer)?.includes(who)) fail(name, `${who} names shared layer ${l.layer}, but its holders are [${(holders.get(l.layer) ?? []).join(', ')}]`);
+      const other = byHash.get(l.hash);
+      if (other !== undefined && other !== l.layer) fail(name, `two shared layers for one chain (SDK ${l.sdk}, hash ${l.hash}): ${other} and ${l.layer}`);
+      byHash.set(l.hash, l.layer);
+      if (!settled) continue;
+      if (rec.state !== 'present' || rec.garbage) fail(name, `${who} holds shared layer ${l.layer}, which the state holds as ${rec.state}${rec.garbage ? ' garbage' : ''}`);
+      if (!owned.has(`layers/${l.layer}`)) fail(name, `${who} holds shared layer ${l.layer}, which is not on the backend`);
+    }
+  }
+  for (const [layer, list] of holders) {
+    for (const who of list) {
+      const [kind, id] = [who.slice(0, who.indexOf(':')), who.slice(who.indexOf(':') + 1)];
+      const ws = s.workshops[id];
+      const holds =
+        kind === 'workshop' ? ws?.sdks.some((l) => l.layer === layer) :
+        kind === 'stash' ? ws?.stash?.sdkLayers.some((l) => l.copy === null && l.layer === layer) :
+        kind === 'op' ? s.ops[id] !== undefined :
+        kind === 'container' ? st.volatile.containers[id]?.source.name === layer : false;
+      if (!holds) fail(name, `holdersOf names ${who} as holding ${layer}, which the state does not say`);
+    }
+    const rec = sharedRec(layer)!;
+    if (rec.state === 'present' && !rec.garbage && !owned.has(`layers/${layer}`)) fail(name, `shared layer ${layer} is held by ${list.join(', ')} and present in the state, but not on the backend`);
+  }
+  const keys = new Map<string, string>();
+  for (const [k, o] of owned) {
+    const key = o.tags['cache'];
+    if (key === undefined) continue;
+    const seen = keys.get(key);
+    if (seen !== undefined) fail(name, `two layers on the backend for one content key ${key}: ${seen} and ${k}`);
+    keys.set(key, k);
+    if (o.name !== `${o.tags['sdk']}-${key}`) fail(name, `shared layer ${k} is not named by its content (sdk ${o.tags['sdk']}, key ${key})`);
+    const rec = s.objects[k];
+    if (!rec?.shared) fail(name, `shared layer ${k} (op ${o.tags['op']}) is on the backend without a shared record in the state`);
+    if (rec.state !== 'present') continue;
+    const want = chainOfHash(o.tags['sdkHash'] ?? '');
+    if (want && chainIn(o).join('|') !== want.join('|')) fail(name, `shared layer ${k} is present but holds chain [${chainIn(o).join(', ')}], not its whole chain [${want.join(', ')}]`);
+  }
+}
+
+/**
+ * 10. Once every workshop is removed (the run's closing phase, `closeRun`), no owned object is left
+ * on the backend but the shared layers the cache policy keeps: no workshop, stash or container, no
+ * per-workshop layer, and (a count policy) at most that many cache entries, each present. A layer
+ * whose eviction is journaled but whose removal failed (`removing`) is let go, not kept: it does not
+ * count, and `gc --cache` must remove it (`gcFreesEverything`).
+ */
+export function cacheKeptAfterRemovingAll(world: World): void {
+  const name = '10 (once every workshop is removed, only what the cache policy keeps remains)';
+  const s = world.e.folded;
+  const left = Object.keys(s.workshops);
+  if (left.length) fail(name, `workshops ${left.join(', ')} are still there after removing every workshop`);
+  let entries = 0;
+  for (const [k, o] of ownedObjects(world)) {
+    const rec = s.objects[k];
+    if (o.tags['cache'] === undefined || !rec?.shared) fail(name, `${o.tags['kind']} ${k} (op ${o.tags['op']}) is still on the backend once every workshop is removed${rec ? ` (the state holds it as ${rec.state}${rec.garbage ? ' garbage' : ''})` : ''}`);
+    // An eviction journaled whose removal failed (a backend error): let go by the policy, left for a
+    // retry (gc --cache must free it: `gcFreesEverything`).
+    if (rec.state === 'removing') continue;
+    if (rec.state !== 'present') fail(name, `shared layer ${k} is still on the backend as ${rec.state} once every workshop is removed`);
+    entries++;
+  }
+  const policy = world.config.cacheKeep;
+  if (!world.config.sdkCache && entries > 0) fail(name, `${entries} shared layers are on the backend, and the SDK cache is off`);
+  if (policy.count !== undefined && entries > policy.count) fail(name, `${entries} cached layers remain once every workshop is removed; the policy keeps ${policy.count}`);
+}
+
+/** 10, continued: after `gc --cache` with no workshop left, nothing owned is on the backend or in the state. */
+export function gcFreesEverything(world: World): void {
+  const name = '10 (once every workshop is removed, gc frees everything)';
+  const s = world.e.folded;
+  const owned = [...ownedObjects(world).keys()];
+  if (owned.length) fail(name, `gc --cache left ${owned.map((k) => `${k} (${s.objects[k] ? `the state holds it as ${s.objects[k].state}` : 'no record'})`).join(', ')} on the backend with no workshop left`);
+  const kept = Object.entries(s.objects).filter(([, o]) => o.state !== 'missing');
+  if (kept.length) fail(name, `gc --cache left ${kept.map(([k, o]) => `${k} (${o.state})`).join(', ')} in the state with no workshop left`);
 }

@@ -1,8 +1,9 @@
 /**
  * The simulation's invariants that the journal alone can check: the parts of `invariants.ts` that
  * read only the folded state, no backend and no model. The simulation checks them after every step
- * (`checkAll`), and `atelier replay bisect` checks them after every record of a journal copied from
- * anywhere, to find the first record after which one fails.
+ * (`checkAll`), those that judge a record (`perRecord`: the SDK cache's `evict` and `shared`) at
+ * every record as its journal reader folds it, and `atelier replay bisect` checks them all after
+ * every record of a journal copied from anywhere, to find the first record after which one fails.
  *
  * Each takes the state right after a record (and that record) and returns what is wrong, or null.
  * They hold at every record, not only between commands: mid-op states are allowed for by looking
@@ -17,7 +18,8 @@
  * ```
  */
 import type { JournalRecord } from '../events/catalogue.ts';
-import { objectKey, stashLayerNames, type FoldState } from '../machines/index.ts';
+import { holdersOf } from '../machines/cache.ts';
+import { initialVolatile, objectKey, stashLayerNames, type FoldState, type VolatileState } from '../machines/index.ts';
 
 export interface JournalInvariant {
   /** What `--invariant` takes. */
@@ -25,6 +27,12 @@ export interface JournalInvariant {
   /** The simulation invariant it is the journal's half of (invariants.ts numbering). */
   readonly simulation: string;
   readonly description: string;
+  /**
+   * It judges a record, not only a state (it returns null when `record` is null): the simulation
+   * checks it at every record as its journal reader folds them (`JournalReader.onRecord`), not
+   * only after each step.
+   */
+  readonly perRecord?: true;
   check(state: FoldState, record: JournalRecord | null): string | null;
 }
 
@@ -102,8 +110,81 @@ export const reconciledSettles: JournalInvariant = {
   },
 };
 
+/** A journal carries no transient containers: holders read from it alone are workshops, stashes and ops. */
+const NO_CONTAINERS: VolatileState = initialVolatile();
+
+/**
+ * 9, the journal's half: a held shared layer is never removed. At the record that starts removing
+ * a shared layer by policy (`cache.evicting`), nobody holds it; no op plans (in `op.started`, or
+ * in the undo steps its `op.phase` journals) to remove a complete shared layer (`present`) that
+ * anyone but itself holds (an op's undo removes only the layers it had not finished: those are
+ * pending, nobody can have used them); and no shared layer is ever garbage (gc removes garbage
+ * unjournaled by the cache).
+ */
+export const evictsOnlyUnheld: JournalInvariant = {
+  name: 'evict',
+  simulation: '9 (shared layers: a held layer is never removed)',
+  description: 'no cache.evicting names a shared layer that a workshop, a stash or an op holds at that point of the journal; no op plans to remove a complete shared layer another holds; no shared layer is garbage',
+  perRecord: true,
+  check(s, r) {
+    if (r?.type === 'cache.evicting') {
+      const layer = r.data.object.ref;
+      if (layer.space !== 'layers' || !s.objects[objectKey(layer)]?.shared) return null;
+      const who = holdersOf({ durable: s, volatile: NO_CONTAINERS }).get(layer.name);
+      return who?.length ? `cache.evicting ${layer.name} (${r.data.reason}) while ${who.join(', ')} hold${who.length === 1 ? 's' : ''} it` : null;
+    }
+    if (r?.type === 'op.started' || (r?.type === 'op.phase' && r.data.phase === 'undo')) {
+      const op = s.ops[r.data.op];
+      if (!op) return null;
+      const steps = r.type === 'op.started' ? [...op.plan.do, ...op.plan.cleanup] : (op.undo ?? []);
+      let holders: Map<string, string[]> | null = null;
+      for (const step of steps) {
+        const e = step.effect;
+        if (e.type !== 'remove' || e.target.space !== 'layers') continue;
+        const o = s.objects[objectKey(e.target)];
+        if (!o?.shared || o.state !== 'present') continue;
+        holders ??= holdersOf({ durable: s, volatile: NO_CONTAINERS });
+        const who = (holders.get(e.target.name) ?? []).filter((h) => h !== `op:${op.id}`);
+        if (who.length) return `op ${op.id} (${op.kind} of ${op.workshop}) plans to remove shared layer ${e.target.name} (${step.label}, ${op.phase === 'undo' ? 'undo' : 'do or clean-up'}) while ${who.join(', ')} hold${who.length === 1 ? 's' : ''} it`;
+      }
+      return null;
+    }
+    if (r?.type === 'op.finished' || r?.type === 'object.settled' || r?.type === 'object.missing') {
+      for (const o of Object.values(s.objects)) if (o.shared && o.garbage) return `shared layer ${o.ref.name} is garbage (gc would remove it unjournaled by the cache)`;
+    }
+    return null;
+  },
+};
+
+/**
+ * 9's crash half: a shared layer is never left looking half-built. Right after a reconciliation
+ * every shared layer the state holds is `present` (its snapshot's success journaled, or
+ * reconciliation's `done`), or known gone (`missing`), or has no record at all: none is `pending`
+ * without an op (none is in progress then), none is being removed. (Between reconciliations a
+ * given-up op may leave one pending: nobody waits for it, and a new snapshot takes its place. On
+ * the backend's side, a shared layer with no record is an orphan, invariant 2; and invariant 9
+ * checks that each present one holds its whole chain.)
+ */
+export const sharedLayersWhole: JournalInvariant = {
+  name: 'shared',
+  simulation: '9 (shared layers: built once, never half)',
+  description: 'right after a reconciliation every shared layer is present or gone: none pending without an op, none being removed',
+  perRecord: true,
+  check(s, r) {
+    if (r?.type !== 'engine.reconciled') return null;
+    for (const o of Object.values(s.objects)) {
+      if (!o.shared || (o.state !== 'pending' && o.state !== 'removing')) continue;
+      return `shared layer ${o.ref.name} is ${o.state} right after reconciliation (op ${o.op}${s.ops[o.op] ? ', in progress' : ', not in progress'})`;
+    }
+    return null;
+  },
+};
+
 /** Every journal invariant, in the order `bisect` checks them. */
-export const JOURNAL_INVARIANTS: readonly JournalInvariant[] = [oneOpPerWorkshop, heldObjects, noStrayStashCopy, reconciledSettles];
+export const JOURNAL_INVARIANTS: readonly JournalInvariant[] = [oneOpPerWorkshop, heldObjects, noStrayStashCopy, reconciledSettles, evictsOnlyUnheld, sharedLayersWhole];
+
+/** The invariants the simulation checks at every record it folds (`perRecord`). */
+export const PER_RECORD_INVARIANTS: readonly JournalInvariant[] = JOURNAL_INVARIANTS.filter((i) => i.perRecord);
 
 /** The first journal invariant that fails on `state` (after `record`), or null. */
 export function firstViolation(state: FoldState, record: JournalRecord | null, invariants: readonly JournalInvariant[] = JOURNAL_INVARIANTS): { invariant: JournalInvariant; message: string } | null {

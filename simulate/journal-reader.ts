@@ -33,6 +33,12 @@ export class JournalReader {
   private state: FoldState = initialState();
   private records: JournalRecord[] = [];
   private buf: Buffer = Buffer.allocUnsafe(16 * 1024);
+  /**
+   * Called with each record as it is folded, and the state right after it (the state is the
+   * reader's own: read it, do not keep it). The simulation checks its per-record invariants here.
+   * A file read again from the start (a tear) folds, and so reports, its records again.
+   */
+  onRecord: ((state: FoldState, record: JournalRecord) => void) | null = null;
 
   constructor(readonly dir: string) {}
 
@@ -100,6 +106,7 @@ export class JournalReader {
           if (!d.ok) break;
           this.records.push(d.record);
           foldRecord(this.state, d.record);
+          this.onRecord?.(this.state, d.record);
           start = nl + 1;
         }
         this.offset += start;

@@ -55,7 +55,8 @@ export type Cmd =
   | { kind: 'gc' };
 
 /** How a command ended, as the harness saw it. */
-export type Ending = { how: 'ok' } | { how: 'error'; code: string; cause?: string; op?: string } | { how: 'crash' };
+/** `backend`: the backend's own error, not the engine's (a call made before the op started failed). */
+export type Ending = { how: 'ok' } | { how: 'error'; code: string; cause?: string; op?: string; backend?: true } | { how: 'crash' };
 
 export function contentOf(version: SpecVersion, workshop: string): Content {
   const spec = specOf(workshop, version);

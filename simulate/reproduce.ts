@@ -24,10 +24,11 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import { readJournalImage } from '../replay/image.ts';
 import { writeTimeline } from '../replay/timeline/index.ts';
+import type { CachePolicy } from '../engine/cache.ts';
 import { InvariantViolation } from './invariants.ts';
-import { newContext, runStep, type Ctx, type Stats } from './runner.ts';
+import { closeRun, newContext, runStep, type Ctx, type Stats } from './runner.ts';
 import type { SimBackendKind } from './sim-backend.ts';
-import { OWNER } from './world.ts';
+import { OWNER, SIM_CACHE_KEEP } from './world.ts';
 import { describeStep, faultPlanOf, type Step } from './steps.ts';
 
 export interface Repro {
@@ -39,6 +40,14 @@ export interface Repro {
   readonly steps: readonly Step[];
   /** The backend the steps ran on (default `fake`). */
   readonly backend?: SimBackendKind;
+  /**
+   * Whether the engine ran with the SDK cache (shared layers). In a file, absent means off: the
+   * reproductions recorded before the cache ran with per-workshop layers, and replay so (the engine's
+   * `sdkCache: false`). `readRepro` fills it in; a run's own reproduction writes it.
+   */
+  readonly sdkCache?: boolean;
+  /** The cache policy the engine ran with (default `SIM_CACHE_KEEP`). */
+  readonly cacheKeep?: CachePolicy;
   /** What failed (for the reader; replay recomputes it). */
   readonly failure?: { readonly invariant?: string; readonly message: string; readonly atStep: number };
   readonly note?: string;
@@ -52,7 +61,7 @@ export interface ReplayResult {
 export function readRepro(dir: string): Repro {
   const r = JSON.parse(fs.readFileSync(join(dir, 'repro.json'), 'utf8')) as Repro;
   if (r.version !== 1 || !Array.isArray(r.steps)) throw new Error(`${dir}/repro.json is not a simulation reproduction (version 1 with steps)`);
-  return r;
+  return { ...r, sdkCache: r.sdkCache ?? false };
 }
 
 /** Write a reproduction directory from a context that just failed (before its world is disposed). */
@@ -75,18 +84,22 @@ export async function writeRepro(dir: string, ctx: Ctx, repro: Repro): Promise<v
 }
 
 /**
- * Run steps from an empty world; stop at the first failure. `onFailure` sees the world as it was
- * (e.g. to write a reproduction directory).
+ * Run steps from an empty world, then the run's closing phase (`closeRun`: remove every workshop,
+ * gc); stop at the first failure (a failure in the closing phase is at step `steps.length`).
+ * `onFailure` sees the world as it was (e.g. to write a reproduction directory). The SDK cache is on
+ * unless `repro.sdkCache` is false (`readRepro` says false for a file that does not say).
  */
 export async function replaySteps(
-  repro: Pick<Repro, 'seed' | 'steps' | 'backend'>,
+  repro: Pick<Repro, 'seed' | 'steps' | 'backend' | 'sdkCache' | 'cacheKeep'>,
   opts: { root?: string; checkTwice?: boolean; onFailure?: (ctx: Ctx, f: NonNullable<ReplayResult['failure']>) => void | Promise<void> } = {},
 ): Promise<ReplayResult> {
-  const ctx = await newContext({ seed: repro.seed, backend: repro.backend ?? 'fake', ...(opts.checkTwice !== undefined ? { checkTwice: opts.checkTwice } : {}), ...(opts.root ? { root: opts.root } : {}) });
+  const config = { sdkCache: repro.sdkCache ?? true, cacheKeep: repro.cacheKeep ?? SIM_CACHE_KEEP };
+  const ctx = await newContext({ seed: repro.seed, backend: repro.backend ?? 'fake', config, ...(opts.checkTwice !== undefined ? { checkTwice: opts.checkTwice } : {}), ...(opts.root ? { root: opts.root } : {}) });
   try {
-    for (let i = 0; i < repro.steps.length; i++) {
+    for (let i = 0; i <= repro.steps.length; i++) {
       try {
-        await runStep(ctx, repro.steps[i]!);
+        if (i < repro.steps.length) await runStep(ctx, repro.steps[i]!);
+        else await closeRun(ctx);
       } catch (error) {
         const failure = { ...(error instanceof InvariantViolation ? { invariant: error.invariant } : {}), message: error instanceof Error ? error.message : String(error), atStep: i, error };
         await opts.onFailure?.(ctx, failure);

@@ -16,15 +16,15 @@ import { isAtelierError } from '../machines/errors.ts';
 import { canonicalJson, layersHeld } from '../machines/index.ts';
 import { interleave, scriptedPicker, type Picker } from './interleave.ts';
 import {
-  digestOf, inventoryAccounted, InvariantViolation, noLeftoverConflict, noStrayStash, noTransientAfterReboot, ownedObjects,
-  reconcileIsDeterministic, refreshPreservesWorkshop, sdkChainsArePrefixes, statesAgree,
+  cacheKeptAfterRemovingAll, digestOf, gcFreesEverything, inventoryAccounted, InvariantViolation, noLeftoverConflict, noStrayStash, noTransientAfterReboot, ownedObjects,
+  reconcileIsDeterministic, refreshPreservesWorkshop, sdkChainsArePrefixes, sharedLayersHeld, statesAgree,
 } from './invariants.ts';
 import { firstViolation } from './journal-invariants.ts';
 import { Model, type Cmd, type Ending, type Outcome } from './model.ts';
 import { changed, DEFAULT_VERSION, specOf, WORKSHOPS } from './specs.ts';
 import { identityRenamer, type SimBackendKind } from './sim-backend.ts';
 import { describeStep, faultPlanOf, recoveryPlanOf, type SimOp, type Step } from './steps.ts';
-import { OWNER, World } from './world.ts';
+import { DEFAULT_WORLD_CONFIG, OWNER, World, type WorldConfig } from './world.ts';
 
 export interface Stats {
   commands: number;
@@ -53,9 +53,10 @@ export interface Ctx {
   readonly backend: SimBackendKind;
 }
 
-export async function newContext(opts: { seed: number; checkTwice?: boolean; checkTwiceEvery?: number; picker?: (order: number[]) => Picker; root?: string; backend?: SimBackendKind }): Promise<Ctx> {
+export async function newContext(opts: { seed: number; checkTwice?: boolean; checkTwiceEvery?: number; picker?: (order: number[]) => Picker; root?: string; backend?: SimBackendKind; config?: Partial<WorldConfig> }): Promise<Ctx> {
   const backend = opts.backend ?? 'fake';
-  const world = await World.create({ seed: opts.seed, backend, ...(opts.root ? { root: opts.root } : {}) });
+  const config: WorldConfig = { ...DEFAULT_WORLD_CONFIG, ...opts.config };
+  const world = await World.create({ seed: opts.seed, backend, config, ...(opts.root ? { root: opts.root } : {}) });
   try {
     await world.open();
   } catch (e) {
@@ -116,7 +117,7 @@ function endingOf(r: PromiseSettledResult<unknown>): Ending {
   const e = r.reason;
   if (e instanceof SimulatedCrash) return { how: 'crash' };
   if (isAtelierError(e)) return { how: 'error', code: e.code, ...(typeof e.info.cause === 'string' ? { cause: e.info.cause } : {}), ...(typeof e.info.op === 'string' ? { op: e.info.op } : {}) };
-  if (isBackendError(e)) return { how: 'error', code: e.code };
+  if (isBackendError(e)) return { how: 'error', code: e.code, backend: true };
   throw e; // anything else is a bug in the engine (or the harness): let it fail the run
 }
 
@@ -210,20 +211,30 @@ export function checkAll(ctx: Ctx, reconciled: boolean): void {
   // layers a broken workshop keeps is the fold's business, and the model follows it (as at the
   // op's end in `settle`). Only once the step's commands have been held against the model.
   for (const [name, m] of ctx.model.workshops) if (m.status === 'broken' && m.stash && !ctx.world.e.folded.workshops[name]?.stash) m.stash = null;
+  // The journal invariants that judge records, checked at each record as the reader folded them
+  // (read now): the earliest evidence, so they go first.
+  ctx.world.reader.read();
+  const r = ctx.world.recordViolations[0];
+  if (r) throw new InvariantViolation(`${r.invariant.simulation}, journal half "${r.invariant.name}"`, `at record ${r.seq} (${r.type}): ${r.message}`);
   statesAgree(ctx.world, ctx.model);
   inventoryAccounted(ctx.world, reconciled);
   noStrayStash(ctx.world, ctx.model);
   sdkChainsArePrefixes(ctx.world, ctx.model);
+  sharedLayersHeld(ctx.world);
   // The journal's halves of these, as `atelier replay bisect` checks them on a journal alone.
   const v = firstViolation(ctx.world.e.folded, null);
   if (v) throw new InvariantViolation(`${v.invariant.simulation}, journal half "${v.invariant.name}"`, v.message);
 }
 
-export async function runStep(ctx: Ctx, step: Step): Promise<void> {
+/**
+ * Run one step. `closing`: a step of the run's closing phase (`closeRun`), which a reproduction
+ * does not record (replaying runs the closing phase again) and the stats do not count.
+ */
+export async function runStep(ctx: Ctx, step: Step, opts: { closing?: boolean } = {}): Promise<void> {
   const w = ctx.world;
-  ctx.stats.steps++;
+  if (!opts.closing) ctx.stats.steps++;
   if (step.type !== 'cmd') {
-    ctx.executed.push(step);
+    if (!opts.closing) ctx.executed.push(step);
     if (step.type === 'reboot') ctx.stats.reboots++;
     await restart(ctx, { reboot: step.type === 'reboot', recovery: null });
     await w.observe();
@@ -231,7 +242,7 @@ export async function runStep(ctx: Ctx, step: Step): Promise<void> {
     return;
   }
   const order: number[] = [];
-  ctx.executed.push({ ...step, order });
+  if (!opts.closing) ctx.executed.push({ ...step, order });
   const cmds = step.ops.map((op) => cmdOf(ctx.model, op));
   // What each workshop was before the step: for invariant 3.
   await w.observe();
@@ -254,7 +265,7 @@ export async function runStep(ctx: Ctx, step: Step): Promise<void> {
   }
   let results: PromiseSettledResult<unknown>[];
   try {
-    if (cmds.length === 1) results = await Promise.allSettled([invoke(w, cmds[0]!)]);
+    if (cmds.length === 1) results = [await alone(w, () => invoke(w, cmds[0]!), describeStep(step))];
     else {
       const picker = step.order ? scriptedPicker(step.order) : ctx.picker(order);
       if (step.order) order.push(...step.order);
@@ -265,7 +276,7 @@ export async function runStep(ctx: Ctx, step: Step): Promise<void> {
     w.trackTear = false;
     w.setFaultPlan(null);
   }
-  ctx.stats.commands += cmds.length;
+  if (!opts.closing) ctx.stats.commands += cmds.length;
   const crashed = w.gate.dead;
   let durable = Infinity;
   if (crashed) {
@@ -275,6 +286,63 @@ export async function runStep(ctx: Ctx, step: Step): Promise<void> {
   await w.observe();
   settle(ctx, step, cmds, results, before, opsBefore, durable);
   checkAll(ctx, crashed);
+}
+
+/**
+ * Run a command with nothing beside it. One that waits for an SDK layer (the engine's one flight
+ * per layer) then waits for nothing: no other command is building it, and it would wait forever.
+ */
+async function alone(w: World, run: () => Promise<unknown>, what: string): Promise<PromiseSettledResult<unknown>> {
+  let stuck!: (e: Error) => void;
+  const deadlock = new Promise<never>((_, reject) => (stuck = reject));
+  w.gate.waiting = () => {
+    stuck(new InvariantViolation('9 (shared layers: built once, never half)', `${what}: the command waits for an SDK layer that no command is building (busy: ${busyNow(w)}); it would wait forever`));
+    return () => undefined;
+  };
+  try {
+    return await Promise.race([run().then((value): PromiseSettledResult<unknown> => ({ status: 'fulfilled', value }), (reason: unknown): PromiseSettledResult<unknown> => ({ status: 'rejected', reason })), deadlock]);
+  } finally {
+    w.gate.waiting = null;
+  }
+}
+
+/** The shared layers the state holds half-way (pending or being removed), for a deadlock's message. */
+function busyNow(w: World): string {
+  const s = w.e.folded;
+  const busy = Object.values(s.objects).filter((o) => o.shared && (o.state === 'pending' || o.state === 'removing'));
+  return busy.map((o) => `${o.ref.name} ${o.state}, op ${o.op}${s.ops[o.op] ? ' in progress' : ' not in progress'}`).join('; ') || 'none';
+}
+
+/**
+ * The run's closing phase (invariant 10), after its last step: with no faults, gc (it reaps what
+ * failed runs left), then remove every workshop (each a step, checked like any other) and apply
+ * the cache policy once more; then no owned object may remain on the backend but the shared
+ * layers the cache policy keeps; then `gc --cache` must free everything.
+ */
+export async function closeRun(ctx: Ctx): Promise<void> {
+  const w = ctx.world;
+  // A run that failed and whose container's removal failed too leaves the container until gc or a
+  // reconciliation reaps it, and it keeps its workshop from being removed (IN_USE): gc first.
+  await runStep(ctx, { type: 'cmd', ops: [{ do: 'gc' }], fault: null, recovery: null }, { closing: true });
+  for (let round = 0; round < 2; round++) {
+    const names = Object.keys(w.e.folded.workshops).sort();
+    if (names.length === 0) break;
+    for (const workshop of names) await runStep(ctx, { type: 'cmd', ops: [{ do: 'remove', workshop }], fault: null, recovery: null }, { closing: true });
+  }
+  // The policy once more, with no fault: what the next command's end would do. (A trim that a
+  // fault cut short, or whose backend said BUSY, may have left more than the policy keeps when no
+  // workshop was left to remove after it.)
+  await w.e.cache.trim();
+  await w.observe();
+  cacheKeptAfterRemovingAll(w);
+  try {
+    await w.e.gc({ cache: true });
+  } catch (e) {
+    throw new InvariantViolation('10 (once every workshop is removed, gc frees everything)', `gc --cache failed with nothing left to hold anything: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  await w.observe();
+  gcFreesEverything(w);
+  checkAll(ctx, false);
 }
 
 /** Hold each op's ending and journaled outcome against the model, in the order they were issued. */
@@ -287,7 +355,7 @@ function settle(ctx: Ctx, step: Step, cmds: Cmd[], results: PromiseSettledResult
     const where = `step ${ctx.stats.steps} (${describeStep(step)}), ${cmd.kind}`;
     const predicted = ctx.model.rejection(cmd);
     const racingRun = cmd.kind === 'run' && cmds.some((c) => c !== cmd && c.kind !== 'gc' && c.workshop === cmd.workshop);
-    if (ending.how === 'error' && !ending.op && (REJECTIONS.has(ending.code) || ending.code === 'CLOSED')) {
+    if (ending.how === 'error' && !ending.op && !ending.backend && (REJECTIONS.has(ending.code) || ending.code === 'CLOSED')) {
       if (racingRun) return;
       noLeftoverConflict(where, cmd.kind !== 'gc' && cmd.kind !== 'launch' ? true : cmd.kind === 'launch' && ctx.model.workshops.has(cmd.workshop), { code: ending.code, message: (results[i] as PromiseRejectedResult).reason?.message ?? '' });
       if (ending.code === 'CLOSED') return; // the engine died before this one started
@@ -302,6 +370,11 @@ function settle(ctx: Ctx, step: Step, cmds: Cmd[], results: PromiseSettledResult
       if (predicted && ending.how === 'ok') throw new InvariantViolation('1 (live state = model)', `${where}: the engine accepted it, the model expected ${predicted.code}`);
       return;
     }
+    // A backend call the command makes before deciding anything failed (the base's fingerprint,
+    // for the SDK cache's layer names): the backend's own error, nothing journaled, nothing changed.
+    // (Were an op started and left so, invariant 1 finds it in progress.) Not matched to an op: one
+    // started beside it on the same workshop is the other command's.
+    if (ending.how === 'error' && ending.backend) return;
     // An accepted op: find its id (the next op started on this workshop in this step).
     const started = w.opsOf.get(cmd.workshop) ?? [];
     const k = next.get(cmd.workshop) ?? 0;

@@ -29,13 +29,34 @@ import { join } from 'node:path';
 import type { FaultPlan } from '../backends/fake/index.ts';
 import { SimulatedCrash } from '../backends/types.ts';
 import type { EventInput, JournalRecord } from '../events/catalogue.ts';
+import type { CachePolicy } from '../engine/cache.ts';
 import { openEngineImpl as openEngine, type EngineImpl } from '../engine/engine.ts';
 import { sequentialIds } from '../engine/ids.ts';
 import { Gate } from './gate.ts';
+import { firstViolation, PER_RECORD_INVARIANTS, type JournalInvariant } from './journal-invariants.ts';
 import { JournalReader } from './journal-reader.ts';
 import { createSimBackend, type SimBackend, type SimBackendImage, type SimBackendKind, type SimObject } from './sim-backend.ts';
 
 export const OWNER = 'sim';
+
+/**
+ * The cache policy of simulated worlds with the SDK cache on: small, so that runs of a few dozen
+ * commands over four workshops evict (and reuse what they did not evict).
+ */
+export const SIM_CACHE_KEEP: CachePolicy = { count: 2 };
+
+/**
+ * How a world's engines are opened: with the SDK cache (shared layers, the default) or without
+ * (per-workshop layers, as before the cache: the regression fixtures recorded then), and the
+ * cache's policy.
+ */
+export interface WorldConfig {
+  readonly sdkCache: boolean;
+  readonly cacheKeep: CachePolicy;
+}
+
+export const DEFAULT_WORLD_CONFIG: WorldConfig = { sdkCache: true, cacheKeep: SIM_CACHE_KEEP };
+
 const CLOCK_BASE = Date.parse('2026-01-01T00:00:00.000Z');
 
 /** Where simulation directories go: RAM-backed when possible (see the file comment). */
@@ -76,6 +97,11 @@ export class World {
   /** Workshop → op ids started, in order. */
   readonly opsOf = new Map<string, string[]>();
   appendHook: AppendHook | null = null;
+  /**
+   * Per-record journal invariants that failed at a record as the reader folded it (the first
+   * failure only: `checkAll` throws it).
+   */
+  readonly recordViolations: { invariant: JournalInvariant; message: string; seq: number; type: string }[] = [];
   private appends = 0;
   /** Journal file size before the most recent append (for a torn tail). */
   private lastAppendStart: { path: string; size: number } | null = null;
@@ -95,11 +121,17 @@ export class World {
   private constructor(
     readonly dir: string,
     readonly backend: SimBackend,
+    readonly config: WorldConfig,
     image?: Pick<CrashImage, 'nextId' | 'clock'>,
     reader?: JournalReader,
   ) {
     this.gate = new Gate(this.backend.port);
     this.reader = reader ?? new JournalReader(join(this.stateDir, 'journal'));
+    this.reader.onRecord = (state, record) => {
+      if (this.recordViolations.length > 0) return;
+      const v = firstViolation(state, record, PER_RECORD_INVARIANTS);
+      if (v) this.recordViolations.push({ ...v, seq: record.seq, type: record.type });
+    };
     this.ids = sequentialIds(image?.nextId ?? 1);
     this.tick = image?.clock ?? 0;
   }
@@ -111,16 +143,16 @@ export class World {
     return join(this.dir, 'run');
   }
 
-  static async create(opts: { seed: number; root?: string; backend?: SimBackendKind }): Promise<World> {
+  static async create(opts: { seed: number; root?: string; backend?: SimBackendKind; config?: WorldConfig }): Promise<World> {
     const dir = fs.mkdtempSync(join(opts.root ?? simRoot(), 'atelier-sim-'));
-    return new World(dir, await createSimBackend(opts.backend ?? 'fake', { seed: opts.seed, dir }));
+    return new World(dir, await createSimBackend(opts.backend ?? 'fake', { seed: opts.seed, dir }), opts.config ?? DEFAULT_WORLD_CONFIG);
   }
 
   /** A world starting from `image` (its directories copied), for reconciling the same image twice. */
-  static async fromImage(image: CrashImage, root?: string): Promise<World> {
+  static async fromImage(image: CrashImage, config: WorldConfig, root?: string): Promise<World> {
     const dir = fs.mkdtempSync(join(root ?? simRoot(), 'atelier-sim-'));
     copyDirs(image.dir, dir);
-    return new World(dir, await createSimBackend(image.backend.kind, { seed: 1, dir, image: image.backend }), image);
+    return new World(dir, await createSimBackend(image.backend.kind, { seed: 1, dir, image: image.backend }), config, image);
   }
 
   /**
@@ -136,7 +168,7 @@ export class World {
     if (this.backend.kind !== 'fake') {
       const image = await this.image();
       try {
-        return { world: await World.fromImage(image, root), lastSeq: image.lastSeq, release: () => dropImage(image) };
+        return { world: await World.fromImage(image, this.config, root), lastSeq: image.lastSeq, release: () => dropImage(image) };
       } catch (e) {
         dropImage(image);
         throw e;
@@ -146,7 +178,7 @@ export class World {
     const dir = fs.mkdtempSync(join(root ?? simRoot(), 'atelier-sim-'));
     copyDirs(this.dir, dir);
     const backend = await createSimBackend('fake', { seed: 1, dir, image: await this.backend.image(dir) });
-    const world = new World(dir, backend, { nextId: this.ids.next, clock: this.tick }, this.reader.cloneTo(join(dir, 'state', 'journal')));
+    const world = new World(dir, backend, this.config, { nextId: this.ids.next, clock: this.tick }, this.reader.cloneTo(join(dir, 'state', 'journal')));
     return { world, lastSeq, release: () => undefined };
   }
 
@@ -192,7 +224,7 @@ export class World {
     this.gate.revive();
     await this.backend.open();
     try {
-      const engine = await openEngine({ stateDir: this.stateDir, runDir: this.runDir, backend: this.gate.port, owner: OWNER, ids: this.ids, clock: this.clock, syncInline: true });
+      const engine = await openEngine({ stateDir: this.stateDir, runDir: this.runDir, backend: this.gate.port, owner: OWNER, ids: this.ids, clock: this.clock, syncInline: true, sdkCache: this.config.sdkCache, cacheKeep: this.config.cacheKeep });
       this.attach(engine);
       return engine;
     } catch (e) {

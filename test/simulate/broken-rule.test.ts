@@ -28,10 +28,11 @@ test('a broken reconciliation rule (pending effects trusted, not probed) is caug
   proto.recover = trustingRecover;
   try {
     const failureDir = `${process.env.TMPDIR ?? '/tmp'}/atelier-sim-mutant-${process.pid}`;
-    // Up to 300 runs: it stops at the first failure (120 runs on SIM_SEED since start and stop joined the mix).
+    // Up to 300 runs: it stops at the first failure (fast-check's path starts with its run's index),
+    // then shrinks it (runs counts those too).
     const r = await simulate({ seed: SIM_SEED, runs: 300, commands: 40, failureDir });
     assert.ok(r.failure, 'the simulation did not notice a reconciliation that trusts pending effects');
-    console.log(`broken rule caught after ${r.runs} runs: ${r.failure!.message.split('\n')[0]!.slice(0, 200)}`);
+    console.log(`broken rule caught at run ${Number(r.failure!.path.split(':')[0]) + 1} (${r.runs} runs with shrinking): ${r.failure!.message.split('\n')[0]!.slice(0, 200)}`);
     // The reproduction directory carries the run's journal as a timeline, with the trusted probe in it.
     const html = readFileSync(join(r.failure!.dir, 'timeline.html'), 'utf8');
     assert.ok(html.startsWith('<!doctype html>') || html.startsWith('<!DOCTYPE html>'), 'an HTML page');

@@ -100,8 +100,9 @@ w('a crash reopens a fresh adapter on the same root; a reboot unmounts and its r
   try {
     const root = (world.backend as unknown as { root: string }).root;
     await runStep(ctx, { type: 'cmd', ops: [{ do: 'launch', workshop: 'alpha' }], fault: null, recovery: null });
-    // Crash after the refresh's stash copy took effect: reconciliation on a new adapter undoes it.
-    await runStep(ctx, { type: 'cmd', ops: [{ do: 'refresh', workshop: 'alpha', change: 'first' }], fault: { type: 'call', call: 'copy', nth: 2, when: 'after', action: 'crash' }, recovery: null });
+    // Crash after the refresh's stash copy took effect (its first copy: the stash holds the shared
+    // SDK layers by reference, it copies none): reconciliation on a new adapter undoes it.
+    await runStep(ctx, { type: 'cmd', ops: [{ do: 'refresh', workshop: 'alpha', change: 'first' }], fault: { type: 'call', call: 'copy', nth: 1, when: 'after', action: 'crash' }, recovery: null });
     assert.is(ctx.stats.crashes, 1);
     await world.observe();
     const owned = world.owned();
