@@ -16,7 +16,7 @@ import { isBackendError, type Backend } from '../backends/types.ts';
 import { AtelierError } from '../machines/errors.ts';
 import { sdkLayerName } from '../machines/names.ts';
 import { busyLayers, evictable, type CachePolicy } from '../machines/cache.ts';
-import type { DomainState, Input, KeyedEvent, ObjectRef, WorkshopSpec } from '../machines/index.ts';
+import type { DomainState, Input, KeyedEvent, ObjectDescriptor, ObjectRef, WorkshopSpec } from '../machines/index.ts';
 import { Serialiser } from './serialise.ts';
 
 export { DEFAULT_CACHE_POLICY, type CachePolicy } from '../machines/cache.ts';
@@ -46,8 +46,10 @@ export async function withSharedLayers(backend: Backend, spec: WorkshopSpec): Pr
     fingerprint = await backend.baseFingerprint(spec.base);
   } catch (e) {
     if (isBackendError(e, 'NOT_FOUND')) return spec;
-    if (isBackendError(e, 'UNAVAILABLE')) throw new AtelierError('UNAVAILABLE', `the ${backend.kind} backend is unavailable: ${e.message}`, { backend: backend.kind }, { cause: e });
-    throw e;
+    if (!isBackendError(e)) throw e;
+    // Nothing is journaled yet: the command did nothing, and says so with the backend's reason.
+    const code = e.code === 'UNAVAILABLE' || e.code === 'NO_SPACE' ? e.code : 'OP_FAILED';
+    throw new AtelierError(code, `cannot read the fingerprint of base "${spec.base}" (the SDK cache's layer names): ${e.message}; nothing changed: try again`, { workshop: spec.name, base: spec.base, cause: e.code, fingerprint: true }, { cause: e });
   }
   return { ...spec, sdks: spec.sdks.map((s) => ({ ...s, layer: sdkLayerName(s.name, layerKey(fingerprint, s.hash)) })) };
 }
@@ -136,8 +138,14 @@ export class SdkCache {
     if (opts.dryRun) return evictable(h.world, opts.all ? { count: 0 } : this.policy, sizes);
     const release = await this.enter();
     let events: KeyedEvent[];
+    let stale: ObjectDescriptor[];
     try {
+      // Evictions journaled but never finished (a removal that failed, a crash): finished now.
+      stale = Object.values(h.world.durable.objects)
+        .filter((o) => o.shared && o.state === 'removing' && !h.world.durable.ops[o.op] && !this.evicting.has(o.ref.name))
+        .map((o) => ({ ref: o.ref, kind: o.kind, op: o.op }));
       events = h.decide({ type: 'cache.trim', at: h.clock(), policy: this.policy, ...(opts.all ? { all: true } : {}), ...(sizes ? { sizes } : {}) });
+      for (const o of stale) this.evicting.add(o.ref.name);
       for (const e of events) if (e.type === 'cache.evicting') this.evicting.add(e.data.object.ref.name);
       if (events.length > 0) await h.record(events);
     } catch (e) {
@@ -146,28 +154,38 @@ export class SdkCache {
     } finally {
       release();
     }
+    const objects = [...stale, ...events.flatMap((e) => (e.type === 'cache.evicting' ? [e.data.object] : []))];
     const evicted: ObjectRef[] = [];
     try {
-      for (const e of events) {
-        if (e.type !== 'cache.evicting') continue;
-        const object = e.data.object;
-        let kept = false;
-        try {
-          await h.backend.remove(object.ref);
-        } catch (err) {
-          // Still in use on the backend (a container made outside atelier's accounting): a cache entry again.
-          if (!isBackendError(err, 'IN_USE') && !isBackendError(err, 'BUSY')) throw err;
-          kept = true;
-        }
-        await h.record(h.decide({ type: 'cache.evicted', at: h.clock(), object, ...(kept ? { kept: true } : {}) }));
+      for (const object of objects) {
+        if (await this.removeLayer(object.ref)) evicted.push(object.ref);
+        else await h.record(h.decide({ type: 'cache.evicted', at: h.clock(), object, kept: true }));
         this.evicting.delete(object.ref.name);
-        if (!kept) evicted.push(object.ref);
       }
     } finally {
-      // A removal that failed otherwise leaves its layer `removing`: reconciliation settles it.
-      for (const e of events) if (e.type === 'cache.evicting') this.evicting.delete(e.data.object.ref.name);
+      // A removal whose outcome could not even be read leaves its layer `removing`: the next trim
+      // (or reconciliation) finishes it.
+      for (const o of objects) this.evicting.delete(o.ref.name);
     }
     return evicted;
+  }
+
+  /**
+   * Remove an evicted layer and journal it gone; false when the backend still holds it after a
+   * failed removal (in use: a cache entry again). A failure is judged by asking the backend again,
+   * never by the error alone (a removal can fail after it took effect).
+   */
+  private async removeLayer(ref: ObjectRef): Promise<boolean> {
+    const h = this.host;
+    try {
+      await h.backend.remove(ref);
+    } catch (err) {
+      if (!isBackendError(err)) throw err;
+      if ((await h.backend.inspect(ref)) !== null) return false;
+    }
+    const object = h.world.durable.objects[`${ref.space}/${ref.name}`];
+    await h.record(h.decide({ type: 'cache.evicted', at: h.clock(), object: { ref, kind: object?.kind ?? 'sdk', ...(object ? { op: object.op } : {}) } }));
+    return true;
   }
 
   private async sizes(): Promise<Record<string, number>> {

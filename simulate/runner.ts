@@ -116,6 +116,8 @@ function endingOf(r: PromiseSettledResult<unknown>): Ending {
   if (r.status === 'fulfilled') return { how: 'ok' };
   const e = r.reason;
   if (e instanceof SimulatedCrash) return { how: 'crash' };
+  // The base's fingerprint could not be read: a backend failure before anything was decided.
+  if (isAtelierError(e) && e.info.fingerprint === true) return { how: 'error', code: typeof e.info.cause === 'string' ? e.info.cause : e.code, backend: true };
   if (isAtelierError(e)) return { how: 'error', code: e.code, ...(typeof e.info.cause === 'string' ? { cause: e.info.cause } : {}), ...(typeof e.info.op === 'string' ? { op: e.info.op } : {}) };
   if (isBackendError(e)) return { how: 'error', code: e.code, backend: true };
   throw e; // anything else is a bug in the engine (or the harness): let it fail the run
