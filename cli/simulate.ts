@@ -102,7 +102,7 @@ export async function simulateCommand(argv: readonly string[], io: SimulateIo = 
     if (json) out(JSON.stringify(r));
     else {
       out(`seed ${r.seed}${backend !== 'fake' ? ` (${backend})` : ''}: ${r.runs} runs, ${r.commands} commands (${r.steps} steps, ${r.restarts} restarts, ${r.crashes} crashes, ${r.reboots} reboots) in ${(r.elapsedMs / 1000).toFixed(1)} s, ${r.commandsPerSecond.toFixed(0)} commands/s`);
-      if (!r.failure) out('all 8 invariants held after every step and restart');
+      if (!r.failure) out('all 10 invariants held after every step and restart');
       else {
         out(`FAILED: ${r.failure.message}`);
         out(`seed ${r.failure.seed}, fast-check path "${r.failure.path}"; steps:`);

@@ -14,7 +14,7 @@ test('atelier simulate --seed 1 --runs 3 prints a summary and exits 0', async ()
   const text = t.out.join('');
   assert.is(code, 0, text + t.err.join(''));
   assert.match(text, /^seed 1: 3 runs, \d+ commands/m);
-  assert.match(text, /all 8 invariants held/);
+  assert.match(text, /all 10 invariants held/);
 });
 
 test('atelier simulate --reproduce replays a fixture (fixed: exits 0)', async () => {
