@@ -15,6 +15,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { daemon, request, ROOT, spawnDaemon, treeDigest, waitChange, type Daemon } from './helpers.ts';
+import { eventually } from '../backends/overlay-runtime-env.ts';
 
 const SDKS = [
   { name: 'tools', 'setup-base': 'echo tools > "${ATELIER_ROOTFS%/}/etc/tools"' },
@@ -165,10 +166,12 @@ test('atelierd --cache-keep COUNT reaches its engine: 0 keeps nothing, ATELIER_C
     await d.stop();
     await d.start(['--cache-keep', '0']);
     await cacheEntries(d);
-    assert.equal(await backendLayers(d), [], '--cache-keep 0: evicted once the last workshop went');
+    // The policy applies once the remove's op has finished (its change is Done then): a moment later.
+    await eventually('--cache-keep 0: evicted once the last workshop went', async () => (await backendLayers(d)).length === 0);
     await d.stop();
     await d.start([], { ATELIER_CACHE_KEEP: '1' });
     const layers = await cacheEntries(d);
+    await eventually('ATELIER_CACHE_KEEP=1: one layer kept', async () => (await backendLayers(d)).length === 1);
     const kept = await backendLayers(d);
     assert.is(kept.length, 1, `one layer kept: ${kept}`);
     assert.ok(layers.includes(kept[0]!));

@@ -162,7 +162,11 @@ test('32 clients, 500 commands, 16 workshops, a SIGKILL during a refresh: nothin
     const killedChange = (await call(d, 'GET', `/v1/changes/${killed!.change}`))!.body.result;
     assert.ok(killedChange.ready, 'the refresh killed in flight shows the outcome reconciliation gave it');
     console.log(`daemon load: ${accepted.length} changes (${JSON.stringify(ends)}), refused ${JSON.stringify(Object.fromEntries(refused))}, killed refresh ${killedChange.status}`);
-    assert.ok(accepted.length >= 100, `enough commands were accepted (${accepted.length})`);
+    // A floor that only says the load was real: most of the 500 are refused BUSY (32 clients on 16
+    // workshops). Measured 95-114 accepted before the SDK cache, 77-93 with it on the same seeds:
+    // all 16 workshops share their SDK layers, and a launch or refresh waiting for another's build
+    // of one keeps its workshop busy meanwhile.
+    assert.ok(accepted.length >= 60, `enough commands were accepted (${accepted.length})`);
 
     const listed = (await call(d, 'GET', '/v1/workshops'))!.body.result;
     const last = (await call(d, 'GET', '/v1/system-info'))!;
