@@ -182,6 +182,43 @@ test('a parent is evicted with its children: a cached chain is never left withou
   }
 });
 
+test('a launch needing a layer under eviction waits for the eviction, then builds the layer anew', async () => {
+  const f = await fixture();
+  try {
+    f.engine.cache.policy = { count: 0 };
+    const a = await f.engine.launch(V1);
+    const parent = a.sdks[0]!.layer;
+    // Hold the backend's removal of the parent layer: its eviction is under way meanwhile.
+    const remove = f.backend.remove.bind(f.backend);
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let held = false;
+    f.backend.remove = async (ref) => {
+      if (ref.space === 'layers' && ref.name === parent) {
+        held = true;
+        await gate;
+      }
+      return remove(ref);
+    };
+    const removing = f.engine.remove('nav2');
+    for (let i = 0; i < 200 && !held; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(held, 'the eviction reached the backend');
+    assert.is(f.engine.folded.objects[`layers/${parent}`]?.state, 'removing');
+    f.backend.clearCalls();
+    const relaunch = f.engine.launch({ ...V1, ...OTHER });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.is(f.backend.trace().length, 0, 'the launch waits while its layer is evicted');
+    open();
+    await removing;
+    const b = await relaunch;
+    assert.is(hooks(f), 2, 'then builds both layers anew');
+    assert.equal(b.sdks.map((l) => l.layer), a.sdks.map((l) => l.layer));
+    await assertAccounted(f.engine, f.backend);
+  } finally {
+    await f.cleanup();
+  }
+});
+
 test('stash holds shared layers by reference and copies none; unstash returns to them', async () => {
   const f = await fixture();
   try {
