@@ -88,6 +88,11 @@ export class ChangeBook {
   private readonly waiters = new Map<string, Array<() => void>>();
   /** Changes this daemon runs and ends itself (a run's result is not in the journal). */
   private readonly driven = new Set<string>();
+  /**
+   * Ends of driven changes whose first record the book has not seen yet (a run on a fast backend can
+   * end before its `container.created` reaches the book): applied when it does.
+   */
+  private readonly early = new Map<string, Parameters<ChangeBook['finish']>>();
 
   get(id: string): Change | undefined {
     return this.changes.get(id);
@@ -125,7 +130,10 @@ export class ChangeBook {
   /** End a change: its status and error, what it produced; every task not finished is put on hold. */
   finish(id: string, status: 'Done' | 'Undone' | 'Error', at: string, err?: string, data?: Record<string, unknown>, error?: { kind: string; message: string }): void {
     const c = this.changes.get(id);
-    if (!c) return;
+    if (!c) {
+      if (this.driven.has(id)) this.early.set(id, [id, status, at, err, data, error]);
+      return;
+    }
     if (data) c.data = { ...c.data, ...data };
     if (c.ready) return;
     c.status = status;
@@ -167,6 +175,7 @@ export class ChangeBook {
         const plan = d.plan as { do: PlanStep[]; cleanup: PlanStep[] };
         const tasks = [...plan.do.map((s, i) => task(`${d.op}/do/${i}`, 'do', s)), ...plan.cleanup.map((s, i) => task(`${d.op}/cleanup/${i}`, 'cleanup', s))];
         this.changes.set(d.op, { id: d.op, kind: d.kind, summary: summaryOf(d.kind, d.workshop, d.sdk), status: 'Doing', ready: false, 'spawn-time': d.at, tasks });
+        this.finishEarly(d.op);
         return;
       }
       case 'effect.requested': {
@@ -216,6 +225,7 @@ export class ChangeBook {
         tasks[0]!.status = 'Doing';
         this.runs.set(d.id, d.op);
         this.changes.set(d.op, { id: d.op, kind: 'run', summary: `Run a container from "${d.source.name}"${d.keep ? ' (kept)' : ''}`, status: 'Doing', ready: false, 'spawn-time': d.at, tasks, data: { id: d.id } });
+        this.finishEarly(d.op);
         return;
       }
       case 'volatile:container.started': {
@@ -237,6 +247,13 @@ export class ChangeBook {
       default:
         return;
     }
+  }
+
+  private finishEarly(id: string): void {
+    const args = this.early.get(id);
+    if (!args) return;
+    this.early.delete(id);
+    this.finish(...args);
   }
 
   private prune(): void {
