@@ -137,8 +137,8 @@ export class SdkCache {
     const sizes = this.policy.bytes !== undefined && !opts.all ? await this.sizes() : undefined;
     if (opts.dryRun) return evictable(h.world, opts.all ? { count: 0 } : this.policy, sizes);
     const release = await this.enter();
-    let events: KeyedEvent[];
-    let stale: ObjectDescriptor[];
+    let events: KeyedEvent[] | undefined;
+    let stale: ObjectDescriptor[] | undefined;
     try {
       // Evictions journaled but never finished (a removal that failed, a crash): finished now.
       stale = Object.values(h.world.durable.objects)
@@ -149,7 +149,9 @@ export class SdkCache {
       for (const e of events) if (e.type === 'cache.evicting') this.evicting.add(e.data.object.ref.name);
       if (events.length > 0) await h.record(events);
     } catch (e) {
-      this.evicting.clear();
+      // Only this trim's: another trim's evictions under way stay busy.
+      for (const o of stale ?? []) this.evicting.delete(o.ref.name);
+      for (const ev of events ?? []) if (ev.type === 'cache.evicting') this.evicting.delete(ev.data.object.ref.name);
       throw e;
     } finally {
       release();
